@@ -1,0 +1,233 @@
+"""Typed, validated configuration: ``configs/default.yaml`` + ``--config FILE`` + ``--set key=value``.
+
+Every section is a dataclass below; its fields are the only accepted keys. Values are checked against the
+field's type (and ``choices`` / ``min`` in the field metadata). Errors are one line naming the file, the
+line and the dotted key, e.g. ``configs/my.yaml:12: tracker.max_age: expected an integer, got 'ten'``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = ROOT / "configs" / "default.yaml"
+
+
+class ConfigError(ValueError):
+    """A config problem, already phrased as one line for the user."""
+
+
+def _opt(default, *, choices: Iterable[str] | None = None, min: float | None = None, help: str = ""):
+    meta = {"help": help}
+    if choices is not None:
+        meta["choices"] = tuple(choices)
+    if min is not None:
+        meta["min"] = min
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class SourceConfig:
+    reconnect_seconds: float = _opt(10.0, min=0, help="how long a lost live stream is retried")
+    live_buffer: int = _opt(1, min=1, help="frames a live source keeps (1 = latest frame wins)")
+    image_fps: float = _opt(10.0, min=0.001, help="frame rate assumed for image folders")
+    width: int = _opt(0, min=0, help="requested webcam width (0 = camera default)")
+    height: int = _opt(0, min=0, help="requested webcam height (0 = camera default)")
+
+
+@dataclass
+class PoseConfig:
+    backend: str = _opt("auto", choices=("auto", "keypoint_rcnn", "mediapipe", "none"),
+                        help="auto = Keypoint R-CNN on CUDA, mediapipe on a CPU")
+    score_threshold: float = _opt(0.7, min=0, help="person detection score threshold")
+    min_size: int = _opt(512, min=32, help="Keypoint R-CNN input size (short side, pixels)")
+    batch_size: int = _opt(1, min=1, help="frames per Keypoint R-CNN call for file sources")
+    detector: str = _opt("auto", choices=("auto", "fasterrcnn", "none"),
+                         help="person detector in front of mediapipe (auto = use one when its weights are cached)")
+    max_persons: int = _opt(10, min=1, help="most persons kept per frame (largest boxes first)")
+    fp16: bool = _opt(True, help="fp16 autocast on CUDA")
+
+
+@dataclass
+class TrackerConfig:
+    max_age: int = _opt(30, min=1, help="frames a track lives without a match")
+    min_hits: int = _opt(3, min=0, help="matches before a track gets an ID")
+    iou_threshold: float = _opt(0.3, min=0, help="minimum IoU for a match")
+    second_pass: bool = _opt(True, help="second association with low-score detections (ByteTrack idea)")
+    high_score: float = _opt(0.5, min=0, help="detections at or above this score start tracks")
+    low_score: float = _opt(0.1, min=0, help="detections between low and high are only used in the second pass")
+    parity: bool = _opt(False, help="behave exactly as the original SORT")
+
+
+@dataclass
+class A2VConfig:
+    enabled: bool = _opt(True, help="run PaSta/actions when weights are available")
+    checkpoint: str = _opt("a2v_v1", help="registered weights name or a path to a checkpoint")
+    language: str = _opt("minilm", help="minilm | bert-base-uncased | official | path to a .npy matrix")
+    mode: str = _opt("fast", choices=("fast", "parity"),
+                     help="parity = trunk at full resolution (official); fast = long side scaled to fast_long_side")
+    fast_long_side: int = _opt(512, min=32, help="trunk input long side in fast mode")
+    stride: int = _opt(1, min=1, help="run A2V every k-th frame; tracks carry results between")
+    fp16: bool = _opt(True, help="fp16 autocast on CUDA")
+
+
+@dataclass
+class RenderConfig:
+    box: bool = _opt(True)
+    id_badge: bool = _opt(True)
+    skeleton: bool = _opt(True)
+    part_boxes: bool = _opt(True)
+    part_states: bool = _opt(True)
+    actions: bool = _opt(True)
+    hud: bool = _opt(True)
+    sidebar: bool = _opt(False, help="actions in a sidebar right of the frame instead of beside each person")
+    top_k_actions: int = _opt(3, min=0)
+    keypoint_threshold: float = _opt(0.3, min=0)
+    state_threshold: float = _opt(0.3, min=0, help="a group's state is shown when its probability passes this")
+    action_threshold: float = _opt(0.1, min=0)
+    show_unconfirmed: bool = _opt(False, help="also draw persons without a confirmed track ID")
+
+
+@dataclass
+class PipelineConfig:
+    queue_size: int = _opt(4, min=1, help="bounded queue length between threads")
+
+
+@dataclass
+class Config:
+    device: str = _opt("auto", help="auto | cpu | cuda | cuda:N")
+    source: SourceConfig = field(default_factory=SourceConfig)
+    pose: PoseConfig = field(default_factory=PoseConfig)
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    a2v: A2VConfig = field(default_factory=A2VConfig)
+    render: RenderConfig = field(default_factory=RenderConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# ----------------------------------------------------------------------------------------------- checking
+
+def _type_name(tp) -> str:
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(tp, str(tp))
+
+
+def _coerce(value: Any, f: dataclasses.Field, tp, where: str, key: str) -> Any:
+    """Check one scalar against the field's type and metadata; returns the value in that type."""
+    ok = (
+        (tp is bool and isinstance(value, bool))
+        or (tp is int and isinstance(value, int) and not isinstance(value, bool))
+        or (tp is float and isinstance(value, (int, float)) and not isinstance(value, bool))
+        or (tp is str and isinstance(value, str))
+    )
+    if tp is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+        value, ok = str(value), True
+    if not ok:
+        raise ConfigError(f"{where}: {key}: expected {_type_name(tp)}, got {value!r}")
+    if tp is float:
+        value = float(value)
+    choices = f.metadata.get("choices")
+    if choices and value not in choices:
+        raise ConfigError(f"{where}: {key}: must be one of {', '.join(choices)}, got {value!r}")
+    minimum = f.metadata.get("min")
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{where}: {key}: must be >= {minimum}, got {value!r}")
+    return value
+
+
+def _fields(obj) -> dict[str, tuple[dataclasses.Field, Any]]:
+    hints = typing.get_type_hints(type(obj))
+    return {f.name: (f, hints[f.name]) for f in dataclasses.fields(obj)}
+
+
+def _apply_node(obj, node: yaml.Node, path: str, prefix: str) -> None:
+    """Apply a YAML mapping node to a config dataclass, in place."""
+    if not isinstance(node, yaml.MappingNode):
+        where = f"{path}:{node.start_mark.line + 1}"
+        raise ConfigError(f"{where}: {prefix.rstrip('.') or 'top level'}: expected a mapping of keys")
+    fields = _fields(obj)
+    for key_node, value_node in node.value:
+        key = key_node.value
+        where = f"{path}:{key_node.start_mark.line + 1}"
+        dotted = prefix + str(key)
+        if key not in fields:
+            known = ", ".join(fields)
+            raise ConfigError(f"{where}: {dotted}: unknown key (known here: {known})")
+        f, tp = fields[key]
+        if dataclasses.is_dataclass(tp):
+            _apply_node(getattr(obj, key), value_node, path, dotted + ".")
+            continue
+        if not isinstance(value_node, yaml.ScalarNode):
+            raise ConfigError(f"{where}: {dotted}: expected {_type_name(tp)}, got a list or mapping")
+        value = yaml.safe_load(yaml.serialize(value_node))
+        setattr(obj, key, _coerce(value, f, tp, where, dotted))
+
+
+def _apply_file(config: Config, path: Path) -> None:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc.strerror}); check the --config path") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}{line}: YAML syntax error: {problem}") from None
+    if node is None:
+        return
+    _apply_node(config, node, str(path), "")
+
+
+def apply_override(config: Config, assignment: str) -> None:
+    """Apply one ``--set a.b=value``; the value is parsed as YAML (``true``, ``3``, ``0.5``, ``text``)."""
+    where = f"--set {assignment}"
+    if "=" not in assignment:
+        raise ConfigError(f"{where}: expected key=value, e.g. --set tracker.max_age=30")
+    dotted, raw = assignment.split("=", 1)
+    dotted = dotted.strip()
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    obj = config
+    parts = dotted.split(".")
+    for i, part in enumerate(parts):
+        fields = _fields(obj)
+        if part not in fields:
+            known = ", ".join(fields)
+            raise ConfigError(f"{where}: {'.'.join(parts[:i + 1])}: unknown key (known here: {known})")
+        f, tp = fields[part]
+        if i == len(parts) - 1:
+            if dataclasses.is_dataclass(tp):
+                raise ConfigError(f"{where}: {dotted}: is a section; set one of its keys, e.g. {dotted}.{next(iter(_fields(getattr(obj, part))))}")
+            setattr(obj, part, _coerce(value, f, tp, where, dotted))
+        else:
+            if not dataclasses.is_dataclass(tp):
+                raise ConfigError(f"{where}: {'.'.join(parts[:i + 1])}: is not a section")
+            obj = getattr(obj, part)
+
+
+def load_config(path: str | Path | None = None, overrides: Iterable[str] = (),
+                base: Optional[Path] = DEFAULT_CONFIG) -> Config:
+    """Defaults (dataclasses) ← ``base`` (``configs/default.yaml``) ← ``path`` ← each ``--set``."""
+    config = Config()
+    if base is not None and Path(base).exists():
+        _apply_file(config, Path(base))
+    if path is not None:
+        _apply_file(config, Path(path))
+    for assignment in overrides:
+        apply_override(config, assignment)
+    return config
+
+
+def describe(config: Config) -> str:
+    """The effective config as YAML text (for logs and ``--print-config``)."""
+    return yaml.safe_dump(config.to_dict(), sort_keys=False)

@@ -1,0 +1,49 @@
+"""The pipeline's stage protocol.
+
+A stage is called once per frame, in order, on the inference thread: ``stage(frame, result)`` where
+``frame`` is the ``(H, W, 3)`` BGR uint8 image and ``result`` the frame's :class:`FrameResult`. It fills or
+edits ``result`` in place (the pose stage creates ``result.persons``, the tracker stage sets
+``track_id``, the A2V stage fills part boxes, PaSta, actions and vectors). ``close()`` releases resources;
+it is called once when the run ends, on every stop path. ``describe()`` returns a short human string
+(e.g. "mediapipe (CPU, no download)") for logs, the HUD and the status bar.
+"""
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from engine.types import FrameResult
+
+
+@runtime_checkable
+class Stage(Protocol):
+    name: str
+
+    def __call__(self, frame: np.ndarray, result: FrameResult) -> None: ...
+
+    def close(self) -> None: ...
+
+    def describe(self) -> str: ...
+
+
+class PassThroughStage:
+    """A stage that does nothing but cost ``cost_ms`` of busy time; used by tests and ``bench``."""
+
+    def __init__(self, name: str = "pass", cost_ms: float = 0.0) -> None:
+        self.name = name
+        self.cost_ms = cost_ms
+
+    def __call__(self, frame: np.ndarray, result: FrameResult) -> None:
+        if self.cost_ms > 0:
+            import time
+
+            end = time.perf_counter() + self.cost_ms / 1000.0
+            while time.perf_counter() < end:
+                time.sleep(min(0.0005, max(0.0, end - time.perf_counter())))
+
+    def close(self) -> None:
+        pass
+
+    def describe(self) -> str:
+        return f"{self.name} (pass-through, {self.cost_ms:g} ms)"
