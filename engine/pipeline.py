@@ -1,0 +1,421 @@
+"""Threads and bounded queues joining source → stages → render → sinks (DESIGN.md §3).
+
+::
+
+    source thread ──q_frames──▶ inference thread ──q_results──▶ output thread ──▶ sinks, on_frame
+    (read, pace,               (pose, tracker, a2v:           (render, write every sink,
+     pause/seek)                each timed into result)        call the GUI callback)
+
+- Queues are bounded (``config.pipeline.queue_size``), so a slow stage slows the reader instead of
+  filling memory. Live sources drop frames inside the source (latest frame wins); file sources never drop.
+- Stop is a token (``_END``) sent down the queues: on ``stop()``, Ctrl-C, source end or an error every
+  thread ends and the output thread closes every sink, so outputs are finalized on every stop path.
+- An exception in a stage or sink stops the run; ``error`` holds a :class:`PipelineError` naming the stage
+  and the frame index, and ``run()`` raises it in the caller's thread.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from typing import Callable, Iterable, Optional
+
+import numpy as np
+
+from engine.config import Config, apply_override
+from engine.stage import Stage
+from engine.types import FrameResult
+
+log = logging.getLogger(__name__)
+
+_END = object()
+_POLL_S = 0.05
+
+FrameCallback = Callable[[np.ndarray, Optional[np.ndarray], FrameResult], None]
+
+
+class PipelineError(RuntimeError):
+    """A stage or sink failed: ``stage`` and ``frame`` say where; ``__cause__`` holds the original error."""
+
+    def __init__(self, stage: str, frame: int, cause: BaseException) -> None:
+        self.stage, self.frame = stage, frame
+        super().__init__(f"stage '{stage}' failed at frame {frame}: {type(cause).__name__}: {cause}")
+
+
+def build_stages(config: Config) -> list[Stage]:
+    """The model stages for ``config``: pose (unless ``pose.backend: none``), tracker, A2V (if enabled).
+
+    Imported lazily so the pipeline itself needs no model code.
+    """
+    stages: list[Stage] = []
+    if config.pose.backend != "none":
+        from engine.pose.stage import PoseStage
+
+        stages.append(PoseStage(config))
+    from engine.tracking import TrackerStage
+
+    stages.append(TrackerStage(config))
+    if config.a2v.enabled:
+        from engine.a2v import A2VStage
+
+        stages.append(A2VStage(config))
+    return stages
+
+
+def default_renderer(config: Config):
+    """``render(frame, result) -> annotated frame`` drawing with ``config.render`` (read every frame)."""
+    from engine.render import annotate
+    from engine.vocab import load_vocab
+
+    vocab = load_vocab()
+    return lambda frame, result: annotate(frame, result, config.render, vocab)
+
+
+class _RateMeter:
+    """Frames per second over a sliding window of recent frames."""
+
+    def __init__(self, window: int = 30) -> None:
+        self.times: list[float] = []
+        self.window = window
+
+    def tick(self) -> float:
+        now = time.perf_counter()
+        self.times.append(now)
+        if len(self.times) > self.window:
+            self.times.pop(0)
+        if len(self.times) < 2:
+            return 0.0
+        return (len(self.times) - 1) / max(self.times[-1] - self.times[0], 1e-9)
+
+
+class Pipeline:
+    """Run ``stages`` over ``source`` on three threads and feed ``sinks`` and ``on_frame``.
+
+    Args:
+        source: an ``engine.sources.Source`` (``read() -> Frame | None`` with ``index``, ``timestamp``,
+            ``image`` (H, W, 3) BGR uint8; ``is_live``; ``dropped``; optional ``seek``/``can_seek``).
+        stages: callables ``stage(frame, result)`` run in order on the inference thread.
+        sinks: objects with ``write(result, annotated)`` and ``close()``.
+        render: ``render(frame, result) -> annotated``; ``"default"`` uses ``engine.render.annotate`` with
+            ``config.render``; ``None`` draws nothing (``annotated`` is then None).
+        realtime: pace file sources at their frame rate × ``speed`` (GUI playback); False = as fast as
+            possible (headless runs).
+        on_frame: ``on_frame(frame, annotated, result)``, called on the output thread for every frame.
+        on_error: ``on_error(PipelineError)``, called once on the output thread when the run fails.
+        max_frames: stop after this many frames (None = until the source ends).
+    """
+
+    def __init__(self, source, stages: Iterable[Stage], sinks: Iterable = (), config: Optional[Config] = None,
+                 render="default", realtime: bool = False, on_frame: Optional[FrameCallback] = None,
+                 on_error: Optional[Callable[[PipelineError], None]] = None,
+                 max_frames: Optional[int] = None) -> None:
+        self.source = source
+        self.stages = list(stages)
+        self.config = config or Config()
+        self._sinks = list(sinks)
+        self._sinks_lock = threading.Lock()
+        self._render = default_renderer(self.config) if render == "default" else render
+        self.realtime = realtime
+        self.speed = 1.0
+        self.on_frame = on_frame
+        self.on_error = on_error
+        self.max_frames = max_frames
+
+        size = max(1, self.config.pipeline.queue_size)
+        self._frames: queue.Queue = queue.Queue(maxsize=size)
+        self._results: queue.Queue = queue.Queue(maxsize=size)
+        self._stop = threading.Event()
+        self._abort = threading.Event()  # downstream is gone: upstream must not wait on full queues
+        self._playing = threading.Event()
+        self._playing.set()
+        self._steps = 0
+        self._seek_to: Optional[int] = None
+        self._control = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self.error: Optional[PipelineError] = None
+        self.stop_reason: str = ""
+        self.frames_read = 0
+        self.frames_done = 0
+        self._fps = 0.0
+        self._meter = _RateMeter()
+        self._started = False
+
+    # ------------------------------------------------------------------------------------------ control
+    def start(self) -> "Pipeline":
+        if self._started:
+            raise RuntimeError("a Pipeline can be started once")
+        self._started = True
+        for name, target in (("a2v-source", self._source_loop), ("a2v-inference", self._inference_loop),
+                             ("a2v-output", self._output_loop)):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            self._threads.append(thread)
+            thread.start()
+        return self
+
+    def stop(self, reason: str = "stopped") -> None:
+        """Ask every thread to finish; returns at once. Outputs are finalized by the output thread."""
+        if not self.stop_reason:
+            self.stop_reason = reason
+        self._stop.set()
+        self._playing.set()
+
+    def join(self, timeout: Optional[float] = None) -> bool:
+        """Wait for all threads; True when they have all ended."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for thread in self._threads:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            thread.join(remaining)
+        return not self.running
+
+    @property
+    def running(self) -> bool:
+        return any(t.is_alive() for t in self._threads)
+
+    def pause(self) -> None:
+        self._playing.clear()
+
+    def resume(self) -> None:
+        self._playing.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._playing.is_set()
+
+    def step(self) -> None:
+        """While paused, let exactly one more frame through."""
+        with self._control:
+            self._steps += 1
+
+    def seek(self, index: int) -> None:
+        """Jump to frame ``index`` (file and image sources); the next frame read is that one."""
+        if not getattr(self.source, "can_seek", False):
+            raise ValueError(f"{getattr(self.source, 'name', 'source')}: this source cannot seek")
+        with self._control:
+            self._seek_to = max(0, int(index))
+
+    def add_sink(self, sink) -> None:
+        with self._sinks_lock:
+            self._sinks.append(sink)
+
+    def remove_sink(self, sink) -> None:
+        """Detach ``sink`` and close it (finalizes a recording started mid-run)."""
+        with self._sinks_lock:
+            if sink in self._sinks:
+                self._sinks.remove(sink)
+        sink.close()
+
+    def apply(self, assignment: str) -> None:
+        """Change a config value live (``"tracker.max_age=40"``); stages with ``reconfigure`` are told."""
+        apply_override(self.config, assignment)
+        for stage in self.stages:
+            reconfigure = getattr(stage, "reconfigure", None)
+            if reconfigure is not None:
+                reconfigure(self.config)
+
+    @property
+    def stats(self) -> dict:
+        return {"frames": self.frames_done, "read": self.frames_read, "fps": self._fps,
+                "dropped": int(getattr(self.source, "dropped", 0) or 0)}
+
+    def run(self, progress: Optional[Callable[[int], None]] = None) -> dict:
+        """Start, wait until the end (Ctrl-C stops cleanly), raise the run's error if any; returns stats."""
+        self.start()
+        try:
+            last = 0
+            while self.running:
+                time.sleep(_POLL_S)
+                if progress is not None and self.frames_done != last:
+                    last = self.frames_done
+                    progress(last)
+        except KeyboardInterrupt:
+            self.stop("interrupted")
+            self.join()
+            raise
+        finally:
+            self.join()
+        if progress is not None:
+            progress(self.frames_done)
+        if self.error is not None:
+            raise self.error
+        return self.stats
+
+    # ----------------------------------------------------------------------------------------- threads
+    def _put(self, q: queue.Queue, item) -> bool:
+        """Put unless downstream has gone away; never blocks forever."""
+        while not self._abort.is_set():
+            try:
+                q.put(item, timeout=_POLL_S)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _fail(self, stage: str, frame: int, exc: BaseException) -> None:
+        if self.error is None:
+            self.error = PipelineError(stage, frame, exc)
+            self.error.__cause__ = exc
+            log.error("%s", self.error, exc_info=exc)
+        self.stop("error")
+
+    def _wait_turn(self) -> bool:
+        """Block while paused (unless a step is pending); False when the run is stopping."""
+        while not self._stop.is_set():
+            with self._control:
+                if self._steps > 0:
+                    self._steps -= 1
+                    return True
+            if self._playing.wait(_POLL_S):
+                return not self._stop.is_set()
+        return False
+
+    def _source_loop(self) -> None:
+        index = -1
+        pace_origin: Optional[tuple[float, float]] = None  # (wall clock, media time) of the pacing start
+        try:
+            while not self._stop.is_set():
+                if self.max_frames is not None and self.frames_read >= self.max_frames:
+                    self.stop_reason = self.stop_reason or "max-frames"
+                    break
+                was_paused = self.paused
+                if not self._wait_turn():
+                    break
+                with self._control:
+                    seek_to, self._seek_to = self._seek_to, None
+                if seek_to is not None:
+                    self.source.seek(seek_to)
+                    pace_origin = None
+                if was_paused:
+                    pace_origin = None
+                frame = self.source.read()
+                if frame is None:
+                    self.stop_reason = self.stop_reason or getattr(self.source, "end_reason", "") or "end of source"
+                    break
+                index = frame.index
+                if self.realtime and not getattr(self.source, "is_live", False):
+                    now = time.perf_counter()
+                    if pace_origin is None:
+                        pace_origin = (now, frame.timestamp)
+                    due = pace_origin[0] + (frame.timestamp - pace_origin[1]) / max(self.speed, 1e-3)
+                    if due > now:
+                        self._stop.wait(min(due - now, 1.0))
+                self.frames_read += 1
+                if not self._put(self._frames, frame):
+                    break
+        except BaseException as exc:  # noqa: BLE001 - reported to the caller with the stage name
+            self._fail("source", index + 1, exc)
+        finally:
+            self._put_end(self._frames)
+            try:
+                self.source.close()  # here, not elsewhere: only this thread ever reads the source
+            except Exception:  # noqa: BLE001
+                log.exception("closing the source failed")
+
+    def _put_end(self, q: queue.Queue) -> None:
+        while True:
+            try:
+                q.put(_END, timeout=_POLL_S)
+                return
+            except queue.Full:
+                if self._abort.is_set():
+                    return
+
+    def _inference_loop(self) -> None:
+        current = "inference"
+        index = -1
+        try:
+            while True:
+                item = self._frames.get()
+                if item is _END:
+                    break
+                if self._stop.is_set():
+                    continue  # stopping: frames still queued are skipped so the exit is prompt
+                index = item.index
+                height, width = item.image.shape[:2]
+                result = FrameResult(index=item.index, timestamp=float(item.timestamp),
+                                     image_size=(int(width), int(height)))
+                result.info["dropped"] = int(getattr(self.source, "dropped", 0) or 0)
+                for stage in self.stages:
+                    current = stage.name
+                    start = time.perf_counter()
+                    stage(item.image, result)
+                    result.timings[stage.name] = (time.perf_counter() - start) * 1000.0
+                current = "inference"
+                if not self._put(self._results, (item.image, result)):
+                    break
+        except BaseException as exc:  # noqa: BLE001
+            self._fail(current, index, exc)
+            self._drain(self._frames)
+        finally:
+            self._put_end(self._results)
+            for stage in self.stages:
+                try:
+                    stage.close()
+                except Exception:  # noqa: BLE001
+                    log.exception("closing stage %s failed", getattr(stage, "name", stage))
+
+    def _drain(self, q: queue.Queue) -> None:
+        """Empty ``q`` up to its end token so the thread feeding it can finish."""
+        while True:
+            try:
+                item = q.get(timeout=1.0)
+            except queue.Empty:
+                if not any(t.is_alive() for t in self._threads[:1]):
+                    return
+                continue
+            if item is _END:
+                return
+
+    def _output_loop(self) -> None:
+        current = "render"
+        index = -1
+        try:
+            while True:
+                item = self._results.get()
+                if item is _END:
+                    break
+                frame, result = item
+                index = result.index
+                self._fps = self._meter.tick()
+                result.info["fps"] = self._fps
+                current = "render"
+                annotated = None
+                if self._render is not None:
+                    start = time.perf_counter()
+                    annotated = self._render(frame, result)
+                    result.timings["render"] = (time.perf_counter() - start) * 1000.0
+                current = "sinks"
+                start = time.perf_counter()
+                with self._sinks_lock:
+                    sinks = list(self._sinks)
+                for sink in sinks:
+                    current = f"sink {getattr(sink, 'name', type(sink).__name__)}"
+                    sink.write(result, annotated)
+                result.timings["sinks"] = (time.perf_counter() - start) * 1000.0
+                if self.on_frame is not None:
+                    current = "on_frame"
+                    self.on_frame(frame, annotated, result)
+                self.frames_done += 1
+        except BaseException as exc:  # noqa: BLE001
+            self._fail(current, index, exc)
+            self._abort.set()
+        finally:
+            self._abort.set()
+            self._close_all()
+            if self.error is not None and self.on_error is not None:
+                try:
+                    self.on_error(self.error)
+                except Exception:  # noqa: BLE001 - the callback must not hide the run's error
+                    log.exception("on_error callback failed")
+
+    def _close_all(self) -> None:
+        with self._sinks_lock:
+            sinks = list(self._sinks)
+        for sink in sinks:
+            try:
+                sink.close()
+            except Exception as exc:  # noqa: BLE001 - keep closing the others
+                if self.error is None:
+                    self.error = PipelineError(f"sink {getattr(sink, 'name', type(sink).__name__)}",
+                                               self.frames_done, exc)
+                log.error("closing %s failed: %s", getattr(sink, "name", sink), exc)
