@@ -1,0 +1,565 @@
+"""Overlays in the HAKE demo look, per tracked person: pure functions of (frame, FrameResult, style) → frame.
+
+``annotate(frame, result, style, vocab)`` returns a new annotated BGR uint8 frame. It composes the
+single-purpose annotators below, which the GUI can call on its own :class:`Canvas`:
+
+- :func:`draw_person_boxes` / :func:`draw_id_badges`: box and "ID n" badge in the track's colour
+  (:func:`engine.colors.track_color`; unconfirmed persons in grey, only with ``style.show_unconfirmed``);
+- :func:`draw_skeletons`: COCO-17 limbs; joints under ``style.keypoint_threshold`` and the limbs touching
+  them are skipped;
+- :func:`draw_part_boxes`: the 10 part boxes in their group's colour (foot green, leg cyan, hip yellow,
+  hand orange, arm magenta, head red);
+- :func:`draw_part_states`: per group, its most likely state other than no_interaction, when it passes
+  ``style.state_threshold``, on a label in the group's colour next to the group's part boxes;
+- :func:`draw_actions` (beside each person) or :func:`draw_sidebar` (a panel right of the frame): the
+  top ``style.top_k_actions`` actions over ``style.action_threshold``; no_interaction is never shown;
+- :func:`draw_hud`: one line (wrapped when the frame is narrow) with fps, per-stage milliseconds, dropped
+  frames, the pose backend and "PaSta off: <reason>".
+
+Improvements over the demo: colours follow track IDs (the demo ranked people per frame, so IDs jumped);
+cv2 drawing instead of PIL layers (about 1 ms per 720p frame with 5 persons); every label is placed
+greedily so it stays inside the frame and avoids labels already drawn (people close together get their
+labels stacked, not piled up); sizes follow the frame size (:mod:`engine.render_style`).
+
+Every string drawn can be observed through the ``on_text(text, (x1, y1, x2, y2))`` callback (tests use
+it to check what is printed and where).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from engine.colors import (BGR, HUD_WARNING, WHITE, group_color, text_color_on, track_color)
+from engine.config import RenderConfig
+from engine.cvcompat import cv2
+from engine.render_style import FONT, Metrics, display_name, metrics_for, sidebar_width, text_width
+from engine.types import FrameResult, Person
+from engine.vocab import Vocabulary, load_vocab
+
+TextHook = Callable[[str, tuple[int, int, int, int]], None]
+
+# COCO-17 limbs as joint index pairs: face, shoulders, arms, torso, hips, legs.
+COCO_LIMBS: tuple[tuple[int, int], ...] = (
+    (0, 1), (0, 2), (1, 3), (2, 4),
+    (5, 6), (5, 7), (7, 9), (6, 8), (8, 10),
+    (5, 11), (6, 12), (11, 12),
+    (11, 13), (13, 15), (12, 14), (14, 16),
+)
+_LIMB_A = np.array([a for a, _ in COCO_LIMBS])
+_LIMB_B = np.array([b for _, b in COCO_LIMBS])
+
+# Where each group's state label goes first, relative to the group's part boxes; sides alternate between
+# groups so labels of one person spread out instead of competing for one spot.
+_GROUP_SIDES: dict[str, tuple[str, ...]] = {
+    "head": ("above", "right", "left"),
+    "arm": ("right", "left", "above"),
+    "hand": ("left", "right", "below"),
+    "hip": ("right", "left", "below"),
+    "leg": ("left", "right", "below"),
+    "foot": ("below", "left", "right"),
+}
+_DEFAULT_SIDES = ("right", "left", "above", "below")
+
+_LABEL_ALPHA = 0.62  # darkness of translucent label backgrounds (actions, HUD)
+_HUD_SEPARATOR = " | "
+_MAX_SHIFT_STEPS = 8  # a label that collides everywhere slides up/down by up to this many label heights
+
+
+# ------------------------------------------------------------------------------------------- placement
+
+class LabelPlacer:
+    """Greedy label placement: each label takes the first candidate spot, clamped inside the area, that
+    overlaps no label placed before; if every spot collides, the candidates slide up and down by the
+    label's height, and as a last resort the spot with the least overlap wins.
+
+    Rectangles are ``(x1, y1, x2, y2)`` int pixels, x2/y2 exclusive.
+    """
+
+    def __init__(self, width: int, height: int) -> None:
+        self.width = int(width)
+        self.height = int(height)
+        self._rects = np.zeros((64, 4), np.int32)
+        self._count = 0
+
+    @property
+    def rects(self) -> np.ndarray:
+        """(N, 4) int32 rectangles placed or reserved so far."""
+        return self._rects[: self._count]
+
+    def reserve(self, rect: Sequence[int]) -> None:
+        """Mark an area as taken (e.g. the HUD) so later labels avoid it."""
+        if self._count == len(self._rects):
+            self._rects = np.concatenate([self._rects, np.zeros_like(self._rects)])
+        self._rects[self._count] = rect
+        self._count += 1
+
+    def place(self, w: int, h: int, candidates: Sequence[tuple[float, float]]) -> tuple[int, int, int, int]:
+        """Choose where a ``w × h`` label goes among ``candidates`` (top-left corners, best first)."""
+        w, h = int(w), int(h)
+        max_x, max_y = max(0, self.width - w), max(0, self.height - h)
+        # Fast path in plain Python: usually one of the first spots is free, and numpy's per-call overhead
+        # would cost more than these few comparisons.
+        placed = self._rects[: self._count].tolist()
+        for cx, cy in candidates:
+            x = min(max(int(round(cx)), 0), max_x)
+            y = min(max(int(round(cy)), 0), max_y)
+            x2, y2 = x + w, y + h
+            for a, b, c, d in placed:
+                if x < c and a < x2 and y < d and b < y2:
+                    break
+            else:
+                return self._take(x, y, w, h)
+        return self._place_shifted(w, h, candidates, max_x, max_y)
+
+    def _place_shifted(self, w: int, h: int, candidates, max_x: int, max_y: int) -> tuple[int, int, int, int]:
+        """Every candidate slid by 1..``_MAX_SHIFT_STEPS`` label heights down and up, in that order of
+        preference; the first free spot wins, else the one with the least overlap."""
+        base = np.asarray(candidates, dtype=np.float64).reshape(-1, 2)
+        steps = [0]
+        for k in range(1, _MAX_SHIFT_STEPS + 1):
+            steps += [k, -k]
+        spots = (base[None, :, :] + np.array(steps, np.float64)[:, None, None] * np.array([0.0, h]))
+        spots = np.round(spots.reshape(-1, 2)).astype(np.int64)
+        np.clip(spots[:, 0], 0, max_x, out=spots[:, 0])
+        np.clip(spots[:, 1], 0, max_y, out=spots[:, 1])
+        placed = self.rects.astype(np.int64)
+        ix = np.minimum(spots[:, None, 0] + w, placed[None, :, 2]) - np.maximum(spots[:, None, 0], placed[None, :, 0])
+        iy = np.minimum(spots[:, None, 1] + h, placed[None, :, 3]) - np.maximum(spots[:, None, 1], placed[None, :, 1])
+        overlap = (np.maximum(ix, 0) * np.maximum(iy, 0)).sum(axis=1)
+        x, y = spots[int(np.argmin(overlap))]  # argmin takes the first zero: the most preferred free spot
+        return self._take(int(x), int(y), w, h)
+
+    def _take(self, x: int, y: int, w: int, h: int) -> tuple[int, int, int, int]:
+        rect = (x, y, x + w, y + h)
+        self.reserve(rect)
+        return rect
+
+
+# ---------------------------------------------------------------------------------------------- canvas
+
+class Canvas:
+    """An image being drawn on in place, with the sizes for its frame and the labels placed so far.
+
+    ``image`` is (H, W', 3) BGR uint8; the frame occupies columns ``[0, frame_width)`` (W' is wider when a
+    sidebar is attached). Sizes (:class:`engine.render_style.Metrics`) follow the frame, not the sidebar.
+    """
+
+    def __init__(self, image: np.ndarray, frame_width: Optional[int] = None, text_scale: float = 1.0,
+                 on_text: Optional[TextHook] = None) -> None:
+        self.image = image
+        self.height = int(image.shape[0])
+        self.frame_width = int(frame_width if frame_width is not None else image.shape[1])
+        self.metrics: Metrics = metrics_for(self.frame_width, self.height, text_scale)
+        self.placer = LabelPlacer(self.frame_width, self.height)
+        self.on_text = on_text
+
+    def text_size(self, text: str) -> tuple[int, int]:
+        """(width, height) of one label row holding ``text``, padding included."""
+        m = self.metrics
+        return text_width(text, m.font_scale, m.text_thickness) + 2 * m.pad, m.line_height
+
+    def put_text(self, text: str, x: int, y: int, color: BGR) -> None:
+        """Draw ``text`` in a label row whose top-left corner is (x, y)."""
+        m = self.metrics
+        baseline_y = y + m.pad + m.text_height - m.baseline
+        cv2.putText(self.image, text, (x + m.pad, baseline_y), FONT, m.font_scale, color, m.text_thickness,
+                    cv2.LINE_AA)
+        if self.on_text is not None:
+            w, h = self.text_size(text)
+            self.on_text(text, (x, y, x + w, y + h))
+
+    def fill(self, rect: Sequence[int], color: BGR, alpha: float = 1.0) -> None:
+        """Fill ``rect`` with ``color``; ``alpha < 1`` blends only that small region (cheap)."""
+        x1, y1, x2, y2 = (max(0, rect[0]), max(0, rect[1]), min(self.image.shape[1], rect[2]),
+                          min(self.height, rect[3]))
+        if x2 <= x1 or y2 <= y1:
+            return
+        if alpha >= 1.0:
+            cv2.rectangle(self.image, (x1, y1), (x2 - 1, y2 - 1), color, -1)  # faster than numpy slicing
+            return
+        roi = self.image[y1:y2, x1:x2]
+        if color == (0, 0, 0):
+            roi[...] = cv2.convertScaleAbs(roi, alpha=1.0 - alpha)  # darken: one cheap pass
+        else:
+            roi[...] = cv2.addWeighted(roi, 1.0 - alpha, np.full_like(roi, color), alpha, 0.0)
+
+    def label(self, lines: Sequence[tuple[str, BGR]], candidates: Sequence[tuple[float, float]],
+              background: BGR, alpha: float = 1.0, stripe: Optional[BGR] = None) -> tuple[int, int, int, int]:
+        """Place and draw a block of text rows (each ``(text, colour)``) on a background.
+
+        ``candidates`` are top-left corners, best first (see :class:`LabelPlacer`); ``stripe`` adds a bar
+        of that colour on the block's left edge. Returns the block's rectangle.
+        """
+        m = self.metrics
+        stripe_w = m.pad if stripe is not None else 0
+        w = max(self.text_size(text)[0] for text, _ in lines) + stripe_w
+        h = m.line_height * len(lines)
+        rect = self.placer.place(w, h, candidates)
+        self.fill(rect, background, alpha)
+        if stripe is not None:
+            self.fill((rect[0], rect[1], rect[0] + stripe_w, rect[3]), stripe)
+        for row, (text, color) in enumerate(lines):
+            self.put_text(text, rect[0] + stripe_w, rect[1] + row * m.line_height, color)
+        return rect
+
+
+# --------------------------------------------------------------------------------------------- helpers
+
+def draw_outline(image: np.ndarray, box: tuple[int, int, int, int], color: BGR, width: int) -> None:
+    """A ``width``-px rectangle outline centred on the xyxy ``box`` edges.
+
+    Drawn as nested 1-px rectangles: OpenCV's thick rectangles go through its polygon filler and cost
+    about 5× more.
+    """
+    x1, y1, x2, y2 = box
+    lo = -(width // 2)
+    for offset in range(lo, lo + width):
+        cv2.rectangle(image, (x1 + offset, y1 + offset), (x2 - offset, y2 - offset), color, 1, cv2.LINE_8)
+
+
+def visible_persons(persons: Sequence[Person], style: RenderConfig) -> list[Person]:
+    """Persons to draw, ordered by track ID (so the layout is stable from frame to frame); unconfirmed
+    ones (``track_id == -1``) only with ``style.show_unconfirmed``, after the confirmed ones."""
+    shown = [p for p in persons if p.track_id >= 0 or style.show_unconfirmed]
+    return sorted(shown, key=lambda p: (p.track_id < 0, p.track_id))
+
+
+def _int_box(box: np.ndarray) -> Optional[tuple[int, int, int, int]]:
+    """A finite, non-empty xyxy box as ints, else None."""
+    x1, y1, x2, y2 = box.tolist()
+    if not (x2 > x1 and y2 > y1) or not math.isfinite(x2 - x1 + y2 - y1):
+        return None
+    return round(x1), round(y1), round(x2), round(y2)
+
+
+def top_actions(person: Person, vocab: Vocabulary, k: int, threshold: float) -> list[tuple[int, float]]:
+    """The person's ``k`` most likely actions with probability >= ``threshold``, as (action index, prob),
+    best first; no_interaction is never among them. Empty when the person has no actions (PaSta off)."""
+    if person.actions is None or k <= 0:
+        return []
+    probs = np.asarray(person.actions, dtype=np.float32)
+    if probs.shape != (len(vocab.actions),):
+        raise ValueError(f"Person.actions has shape {probs.shape}, the vocabulary has {len(vocab.actions)} "
+                         "actions; use the vocabulary the model was built with")
+    probs = probs.copy()
+    probs[vocab.action_no_interaction] = -1.0
+    order = np.argsort(-probs, kind="stable")[:k]
+    return [(int(i), float(probs[i])) for i in order if probs[i] >= threshold]
+
+
+def group_states(person: Person, vocab: Vocabulary, threshold: float) -> list[tuple[int, int, float]]:
+    """Per PaSta group, its most likely state other than no_interaction, when its probability is >=
+    ``threshold``: a list of (group index, global PaSta index, prob). Empty when the person has no PaSta."""
+    if person.pasta is None:
+        return []
+    probs = np.asarray(person.pasta, dtype=np.float32)
+    if probs.shape != (len(vocab.pasta),):
+        raise ValueError(f"Person.pasta has shape {probs.shape}, the vocabulary has {len(vocab.pasta)} "
+                         "states; use the vocabulary the model was built with")
+    states = []
+    for g, sl in enumerate(vocab.group_slices):
+        group = probs[sl.start: sl.stop - 1]  # the last state of each group is no_interaction
+        best = int(np.argmax(group))
+        if group[best] >= threshold:
+            states.append((g, sl.start + best, float(group[best])))
+    return states
+
+
+def _side_candidates(anchor: tuple[int, int, int, int], w: int, h: int, gap: int,
+                     sides: Sequence[str]) -> list[tuple[int, int]]:
+    x1, y1, x2, y2 = anchor
+    spots = {
+        "above": (x1, y1 - h - gap),
+        "below": (x1, y2 + gap),
+        "right": (x2 + gap, y1),
+        "left": (x1 - gap - w, y1),
+        "inside": (x1 + gap, y1 + gap),
+    }
+    return [spots[s] for s in sides] + [spots["inside"]]
+
+
+# ------------------------------------------------------------------------------------------ annotators
+
+def draw_person_boxes(canvas: Canvas, persons: Sequence[Person]) -> None:
+    """Each person's box in its track colour, ``metrics.line_width`` thick."""
+    lw = canvas.metrics.line_width
+    for person in persons:
+        box = _int_box(person.box)
+        if box is not None:
+            draw_outline(canvas.image, box, track_color(person.track_id), lw)
+
+
+def draw_id_badges(canvas: Canvas, persons: Sequence[Person]) -> None:
+    """An "ID n" badge filled with the track colour on the box's top-left corner (outside when there is
+    room, else inside); "?" for unconfirmed persons."""
+    m = canvas.metrics
+    for person in persons:
+        box = _int_box(person.box)
+        if box is None:
+            continue
+        color = track_color(person.track_id)
+        text = f"ID {person.track_id}" if person.track_id >= 0 else "?"
+        w, h = canvas.text_size(text)
+        x1, y1, _, y2 = box
+        candidates = [(x1, y1 - h), (x1, y1 + m.line_width), (x1, y2)]
+        canvas.label([(text, text_color_on(color))], candidates, color)
+
+
+def draw_skeletons(canvas: Canvas, persons: Sequence[Person], keypoint_threshold: float) -> None:
+    """COCO-17 limbs and joints in the track colour; joints with confidence below ``keypoint_threshold``
+    (or not finite) are skipped, and so are the limbs touching them."""
+    m = canvas.metrics
+    thickness = max(1, m.line_width)
+    for person in persons:
+        kp = person.keypoints
+        ok = (kp[:, 2] >= keypoint_threshold) & np.all(np.isfinite(kp), axis=1)
+        if not ok.any():
+            continue
+        color = track_color(person.track_id)
+        pts = np.round(np.where(ok[:, None], kp[:, :2], 0.0)).astype(np.int32)
+        limbs = ok[_LIMB_A] & ok[_LIMB_B]
+        if limbs.any():
+            segments = np.stack([pts[_LIMB_A[limbs]], pts[_LIMB_B[limbs]]], axis=1)
+            cv2.polylines(canvas.image, list(segments), False, color, thickness, cv2.LINE_AA)
+        for x, y in pts[ok].tolist():
+            cv2.circle(canvas.image, (x, y), m.joint_radius, color, -1, cv2.LINE_AA)
+
+
+def draw_part_boxes(canvas: Canvas, persons: Sequence[Person], vocab: Vocabulary) -> None:
+    """The 10 part boxes ((10, 4) xyxy, vocabulary part order) in their group's colour."""
+    lw = canvas.metrics.part_width
+    colors = [group_color(vocab.groups[g], g) for g in vocab.part_group]
+    for person in persons:
+        if person.part_boxes is None:
+            continue
+        for part, box in enumerate(person.part_boxes):
+            ibox = _int_box(box)
+            if ibox is not None:
+                draw_outline(canvas.image, ibox, colors[part], lw)
+
+
+def _group_anchor(person: Person, vocab: Vocabulary, group: int) -> Optional[tuple[int, int, int, int]]:
+    """The union of the group's valid part boxes, else the person box."""
+    if person.part_boxes is not None:
+        boxes = [b for b in (_int_box(person.part_boxes[p]) for p in vocab.group_parts[group]) if b]
+        if boxes:
+            return (min(b[0] for b in boxes), min(b[1] for b in boxes),
+                    max(b[2] for b in boxes), max(b[3] for b in boxes))
+    return _int_box(person.box)
+
+
+def draw_part_states(canvas: Canvas, persons: Sequence[Person], vocab: Vocabulary,
+                     state_threshold: float) -> None:
+    """Each group's shown state (:func:`group_states`) on a label in the group colour next to the group's
+    part boxes. Persons without PaSta get none."""
+    gap = canvas.metrics.gap
+    for person in persons:
+        for group, state, _prob in group_states(person, vocab, state_threshold):
+            anchor = _group_anchor(person, vocab, group)
+            if anchor is None:
+                continue
+            name = vocab.groups[group]
+            color = group_color(name, group)
+            text = display_name(vocab.pasta[state])
+            w, h = canvas.text_size(text)
+            sides = _GROUP_SIDES.get(name, _DEFAULT_SIDES)
+            canvas.label([(text, text_color_on(color))], _side_candidates(anchor, w, h, gap, sides), color)
+
+
+def _action_lines(person: Person, vocab: Vocabulary, top_k: int, threshold: float,
+                  max_chars: int) -> list[tuple[str, BGR]]:
+    return [(f"{display_name(vocab.actions[i], max_chars)} {p * 100:.0f}%", WHITE)
+            for i, p in top_actions(person, vocab, top_k, threshold)]
+
+
+def draw_actions(canvas: Canvas, persons: Sequence[Person], vocab: Vocabulary, top_k: int,
+                 action_threshold: float) -> None:
+    """Each person's top actions as a block beside its box (right, else left, below, above), with a bar
+    in the track colour; blocks of people close together are stacked, never piled up."""
+    m = canvas.metrics
+    for person in persons:
+        box = _int_box(person.box)
+        lines = _action_lines(person, vocab, top_k, action_threshold, max_chars=24)
+        if box is None or not lines:
+            continue
+        w = max(canvas.text_size(t)[0] for t, _ in lines) + m.pad
+        h = m.line_height * len(lines)
+        x1, y1, x2, y2 = box
+        candidates = [(x2 + m.gap, y1), (x1 - m.gap - w, y1), (x1, y2 + m.gap),
+                      (x1, y1 - h - m.line_height), (x1 + m.gap, y1 + m.line_height)]
+        canvas.label(lines, candidates, (0, 0, 0), alpha=_LABEL_ALPHA, stripe=track_color(person.track_id))
+
+
+def _fit(canvas: Canvas, text: str, max_width: int) -> str:
+    """``text`` cut (with "..") until its label row is at most ``max_width`` px wide."""
+    while len(text) > 3 and canvas.text_size(text)[0] > max_width:
+        text = text[:-3].rstrip() + ".."
+    return text
+
+
+def draw_sidebar(canvas: Canvas, persons: Sequence[Person], vocab: Vocabulary, top_k: int,
+                 action_threshold: float) -> None:
+    """The actions panel in the columns right of the frame (``canvas.image`` must be wider than
+    ``canvas.frame_width``): per person an "ID n" header in the track colour and its top actions."""
+    m = canvas.metrics
+    x0 = canvas.frame_width
+    panel_w = canvas.image.shape[1] - x0
+    if panel_w <= 0:
+        return
+    canvas.image[:, x0:] = 0
+    chars = max(4, int(panel_w / max(1.0, canvas.text_size("n")[0] - 2 * m.pad)) - 4)
+    y = m.pad
+    for n, person in enumerate(persons):
+        lines = _action_lines(person, vocab, top_k, action_threshold, max_chars=chars)
+        needed = m.line_height * (1 + max(1, len(lines)))
+        if y + needed > canvas.height:
+            canvas.put_text(f"+{len(persons) - n} more", x0 + m.pad, y, WHITE)
+            break
+        color = track_color(person.track_id)
+        header = f"ID {person.track_id}" if person.track_id >= 0 else "?"
+        hw, hh = canvas.text_size(header)
+        canvas.fill((x0 + m.pad, y, x0 + m.pad + hw, y + hh), color)
+        canvas.put_text(header, x0 + m.pad, y, text_color_on(color))
+        y += hh
+        for text, text_color in lines or [("-", (150, 150, 150))]:
+            canvas.put_text(_fit(canvas, text, panel_w - m.pad), x0 + m.pad, y, text_color)
+            y += m.line_height
+        cv2.line(canvas.image, (x0 + m.pad, y + m.pad // 2), (x0 + panel_w - m.pad, y + m.pad // 2), color,
+                 max(1, m.line_width // 2))
+        y += m.pad * 2
+
+
+@dataclass
+class _HudLayout:
+    rows: list[list[tuple[str, BGR]]]
+    rect: tuple[int, int, int, int]
+
+
+def hud_segments(result: FrameResult) -> list[tuple[str, BGR]]:
+    """The heads-up line's pieces, each ``(text, colour)``: fps, per-stage ms, dropped frames, pose
+    backend and, when PaSta is off, "PaSta off: <reason>" in amber."""
+    info = result.info or {}
+    segments: list[tuple[str, BGR]] = []
+    fps = info.get("fps")
+    if fps is not None:
+        segments.append((f"{float(fps):.1f} fps", WHITE))
+    if result.timings:
+        stages = ", ".join(f"{name} {ms:.1f}" for name, ms in result.timings.items())
+        segments.append((f"{stages} ms", WHITE))
+    if "dropped" in info:
+        segments.append((f"dropped {int(info['dropped'])}", WHITE))
+    if info.get("pose_backend"):
+        segments.append((f"pose: {info['pose_backend']}", WHITE))
+    if info.get("pasta_off"):
+        segments.append((f"PaSta off: {info['pasta_off']}", HUD_WARNING))
+    return segments
+
+
+def _layout_hud(canvas: Canvas, result: FrameResult) -> Optional[_HudLayout]:
+    """Split the HUD segments into rows that fit the frame width; a row's pieces carry their separator
+    (``"24.7 fps | "``) so each piece is drawn where its measured width says."""
+    segments = hud_segments(result)
+    if not segments:
+        return None
+    m = canvas.metrics
+    limit = canvas.frame_width - 2 * m.pad
+
+    def width(text: str) -> int:
+        return canvas.text_size(text)[0] - 2 * m.pad
+
+    rows: list[list[tuple[str, BGR]]] = [[]]
+    row_w = 0
+    for text, color in segments:
+        if rows[-1] and row_w + width(text) > limit:
+            last_text, last_color = rows[-1][-1]
+            rows[-1][-1] = (last_text[: -len(_HUD_SEPARATOR)], last_color)
+            rows.append([])
+            row_w = 0
+        rows[-1].append((text + _HUD_SEPARATOR, color))
+        row_w += width(text + _HUD_SEPARATOR)
+    last_text, last_color = rows[-1][-1]
+    rows[-1][-1] = (last_text[: -len(_HUD_SEPARATOR)], last_color)
+    row_widths = [sum(width(t) for t, _ in row) for row in rows]
+    rect = (0, 0, min(canvas.frame_width, max(row_widths) + 2 * m.pad), m.line_height * len(rows))
+    return _HudLayout(rows, rect)
+
+
+def _draw_hud_layout(canvas: Canvas, hud: _HudLayout) -> None:
+    m = canvas.metrics
+    canvas.fill(hud.rect, (0, 0, 0), _LABEL_ALPHA)
+    for r, row in enumerate(hud.rows):
+        x = hud.rect[0]
+        y = hud.rect[1] + r * m.line_height
+        for text, color in row:
+            canvas.put_text(text, x, y, color)
+            x += canvas.text_size(text)[0] - 2 * m.pad
+
+
+def draw_hud(canvas: Canvas, result: FrameResult) -> None:
+    """The heads-up line (:func:`hud_segments`) at the frame's top-left, wrapped to the frame width on a
+    translucent dark band; its area is reserved so labels placed afterwards avoid it."""
+    hud = _layout_hud(canvas, result)
+    if hud is not None:
+        canvas.placer.reserve(hud.rect)
+        _draw_hud_layout(canvas, hud)
+
+
+# --------------------------------------------------------------------------------------------- compose
+
+def output_width(frame_width: int, frame_height: int, style: RenderConfig) -> int:
+    """Width of :func:`annotate`'s output: the frame's, plus :func:`engine.render_style.sidebar_width`
+    when ``style.sidebar`` is on (and actions are shown)."""
+    if style.sidebar and style.actions:
+        return frame_width + sidebar_width(frame_width, frame_height, style.text_scale)
+    return frame_width
+
+
+def annotate(frame_bgr: np.ndarray, result: FrameResult, style: RenderConfig,
+             vocab: Optional[Vocabulary] = None, on_text: Optional[TextHook] = None) -> np.ndarray:
+    """Draw ``result`` over a copy of ``frame_bgr`` ((H, W, 3) BGR uint8; the input is not modified).
+
+    Returns (H, W, 3) BGR uint8, or (H, W + sidebar_width(W, H), 3) when ``style.sidebar`` is on (the
+    frame at columns [0, W), the actions panel right of it; see :func:`output_width`). Each element is
+    switched by ``style`` (box, id_badge, skeleton, part_boxes, part_states, actions, hud). ``vocab``
+    defaults to the project's vocabulary. ``on_text(text, (x1, y1, x2, y2))`` is called for every string
+    drawn, with its label rectangle in output pixels.
+    """
+    frame = np.asarray(frame_bgr)
+    if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+        raise ValueError(f"annotate needs an (H, W, 3) BGR uint8 frame, got shape {frame.shape} "
+                         f"dtype {frame.dtype}; convert with cv2.cvtColor / astype(np.uint8)")
+    vocab = vocab or load_vocab()
+    height, width = frame.shape[:2]
+    total_width = output_width(width, height, style)
+    if total_width > width:
+        image = np.zeros((height, total_width, 3), np.uint8)
+        image[:, :width] = frame
+    else:
+        image = frame.copy()
+    canvas = Canvas(image, frame_width=width, text_scale=style.text_scale, on_text=on_text)
+    persons = visible_persons(result.persons, style)
+
+    hud = _layout_hud(canvas, result) if style.hud else None
+    if hud is not None:
+        canvas.placer.reserve(hud.rect)
+    if style.box:
+        draw_person_boxes(canvas, persons)
+    if style.skeleton:
+        draw_skeletons(canvas, persons, style.keypoint_threshold)
+    if style.part_boxes:
+        draw_part_boxes(canvas, persons, vocab)
+    if style.id_badge:
+        draw_id_badges(canvas, persons)
+    if style.actions:
+        if style.sidebar:
+            draw_sidebar(canvas, persons, vocab, style.top_k_actions, style.action_threshold)
+        else:
+            draw_actions(canvas, persons, vocab, style.top_k_actions, style.action_threshold)
+    if style.part_states:
+        draw_part_states(canvas, persons, vocab, style.state_threshold)
+    if hud is not None:
+        _draw_hud_layout(canvas, hud)
+    return image
