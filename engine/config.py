@@ -91,6 +91,7 @@ class RenderConfig:
     state_threshold: float = _opt(0.3, min=0, help="a group's state is shown when its probability passes this")
     action_threshold: float = _opt(0.1, min=0)
     show_unconfirmed: bool = _opt(False, help="also draw persons without a confirmed track ID")
+    text_scale: float = _opt(1.0, min=0.1, help="multiplies the automatic text size (which follows the frame size)")
 
 
 @dataclass
