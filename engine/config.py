@@ -51,6 +51,12 @@ class PoseConfig:
                          help="person detector in front of mediapipe (auto = use one when its weights are cached)")
     max_persons: int = _opt(10, min=1, help="most persons kept per frame (largest boxes first)")
     fp16: bool = _opt(True, help="fp16 autocast on CUDA")
+    weights: str = _opt("keypointrcnn_resnet50_fpn_coco",
+                        help="Keypoint R-CNN weights: a registered name (python main.py weights list) or a path")
+    detector_weights: str = _opt("fasterrcnn_mobilenet_v3_large_fpn_coco",
+                                 help="person detector weights: a registered name or a path")
+    mediapipe_confidence: float = _opt(0.8, min=0,
+                                       help="mediapipe's own person threshold with no detector (lower finds more, and more false people)")
 
 
 @dataclass
