@@ -48,8 +48,6 @@ COCO_LIMBS: tuple[tuple[int, int], ...] = (
     (5, 11), (6, 12), (11, 12),
     (11, 13), (13, 15), (12, 14), (14, 16),
 )
-_LIMB_A = np.array([a for a, _ in COCO_LIMBS])
-_LIMB_B = np.array([b for _, b in COCO_LIMBS])
 
 # Where each group's state label goes first, relative to the group's part boxes; sides alternate between
 # groups so labels of one person spread out instead of competing for one spot.
@@ -65,6 +63,8 @@ _DEFAULT_SIDES = ("right", "left", "above", "below")
 
 _LABEL_ALPHA = 0.62  # darkness of translucent label backgrounds (actions, HUD)
 _HUD_SEPARATOR = " | "
+_MAX_SPRITES = 2048  # cached opaque labels (a few KB each); the cache is emptied when full
+_SPRITES: dict[tuple, np.ndarray] = {}
 _MAX_SHIFT_STEPS = 8  # a label that collides everywhere slides up/down by up to this many label heights
 
 
@@ -198,12 +198,40 @@ class Canvas:
         w = max(self.text_size(text)[0] for text, _ in lines) + stripe_w
         h = m.line_height * len(lines)
         rect = self.placer.place(w, h, candidates)
-        self.fill(rect, background, alpha)
-        if stripe is not None:
-            self.fill((rect[0], rect[1], rect[0] + stripe_w, rect[3]), stripe)
-        for row, (text, color) in enumerate(lines):
-            self.put_text(text, rect[0] + stripe_w, rect[1] + row * m.line_height, color)
+        if alpha >= 1.0 and stripe is None:
+            self._paste_solid_label(lines, background, rect)
+        else:
+            self.fill(rect, background, alpha)
+            if stripe is not None:
+                self.fill((rect[0], rect[1], rect[0] + stripe_w, rect[3]), stripe)
+            for row, (text, color) in enumerate(lines):
+                self.put_text(text, rect[0] + stripe_w, rect[1] + row * m.line_height, color)
         return rect
+
+    def _paste_solid_label(self, lines: Sequence[tuple[str, BGR]], background: BGR,
+                           rect: tuple[int, int, int, int]) -> None:
+        """Copy an opaque label from the sprite cache (rendering it once): the same badges and state
+        names come back every frame, and a copy costs a fraction of antialiased text drawing."""
+        m = self.metrics
+        key = (tuple(lines), background, m.font_scale, m.text_thickness, m.pad, m.line_height)
+        sprite = _SPRITES.get(key)
+        if sprite is None:
+            if len(_SPRITES) >= _MAX_SPRITES:
+                _SPRITES.clear()
+            sprite = np.empty((rect[3] - rect[1], rect[2] - rect[0], 3), np.uint8)
+            sprite[:] = background
+            for row, (text, color) in enumerate(lines):
+                cv2.putText(sprite, text, (m.pad, row * m.line_height + m.pad + m.text_height - m.baseline),
+                            FONT, m.font_scale, color, m.text_thickness, cv2.LINE_AA)
+            _SPRITES[key] = sprite
+        x1, y1 = rect[0], rect[1]
+        x2, y2 = min(rect[2], self.image.shape[1]), min(rect[3], self.height)
+        self.image[y1:y2, x1:x2] = sprite[: y2 - y1, : x2 - x1]
+        if self.on_text is not None:
+            for row, (text, _color) in enumerate(lines):
+                w, h = self.text_size(text)
+                y = y1 + row * m.line_height
+                self.on_text(text, (x1, y, x1 + w, y + h))
 
 
 # --------------------------------------------------------------------------------------------- helpers
@@ -310,22 +338,28 @@ def draw_id_badges(canvas: Canvas, persons: Sequence[Person]) -> None:
 
 def draw_skeletons(canvas: Canvas, persons: Sequence[Person], keypoint_threshold: float) -> None:
     """COCO-17 limbs and joints in the track colour; joints with confidence below ``keypoint_threshold``
-    (or not finite) are skipped, and so are the limbs touching them."""
+    (or not finite) are skipped, and so are the limbs touching them.
+
+    1-px limbs are antialiased; thicker ones are not (OpenCV's thick antialiased lines cost ~2× more, and
+    at those sizes the steps are hard to see).
+    """
     m = canvas.metrics
-    thickness = max(1, m.line_width)
+    thickness = m.line_width
+    line_type = cv2.LINE_AA if thickness == 1 else cv2.LINE_8
     for person in persons:
         kp = person.keypoints
-        ok = (kp[:, 2] >= keypoint_threshold) & np.all(np.isfinite(kp), axis=1)
+        ok = (kp[:, 2] >= keypoint_threshold) & np.isfinite(kp).all(axis=1)
         if not ok.any():
             continue
         color = track_color(person.track_id)
-        pts = np.round(np.where(ok[:, None], kp[:, :2], 0.0)).astype(np.int32)
-        limbs = ok[_LIMB_A] & ok[_LIMB_B]
-        if limbs.any():
-            segments = np.stack([pts[_LIMB_A[limbs]], pts[_LIMB_B[limbs]]], axis=1)
-            cv2.polylines(canvas.image, list(segments), False, color, thickness, cv2.LINE_AA)
-        for x, y in pts[ok].tolist():
-            cv2.circle(canvas.image, (x, y), m.joint_radius, color, -1, cv2.LINE_AA)
+        pts = np.round(np.where(ok[:, None], kp[:, :2], 0.0)).astype(np.int32).tolist()
+        visible = ok.tolist()
+        for a, b in COCO_LIMBS:
+            if visible[a] and visible[b]:
+                cv2.line(canvas.image, pts[a], pts[b], color, thickness, line_type)
+        for joint, (x, y) in enumerate(pts):
+            if visible[joint]:
+                cv2.circle(canvas.image, (x, y), m.joint_radius, color, -1, line_type)
 
 
 def draw_part_boxes(canvas: Canvas, persons: Sequence[Person], vocab: Vocabulary) -> None:
