@@ -1,0 +1,574 @@
+"""Outputs (DESIGN.md §4): annotated H.264 mp4, ``results.jsonl``, ``vectors.npz``, MOTChallenge ``tracks.txt``.
+
+Every sink has ``name``, ``write(result, annotated)`` (``result`` a :class:`FrameResult`, ``annotated`` the
+rendered (H, W, 3) BGR uint8 frame or None) and an idempotent ``close()`` that finalizes the file. ``close()``
+is safe after an exception anywhere: the mp4 is decodable with the frames written so far, the JSONL is
+whole lines only (each line is flushed as written), the NPZ is written atomically or not at all, and the
+MOT file holds whole lines.
+
+:func:`open_sinks` builds the sinks a run asks for and checks up front that every output can be written,
+raising :class:`SinkError` (a ``ValueError``) with one line naming the path and the fix.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import tempfile
+import zipfile
+from fractions import Fraction
+from pathlib import Path
+from typing import Optional, Protocol
+
+import numpy as np
+
+from engine.types import FrameResult
+
+log = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".avi")
+
+
+class SinkError(ValueError):
+    """An output that cannot be written; the message is one line naming the path and the fix."""
+
+
+class Sink(Protocol):
+    name: str
+
+    def write(self, result: FrameResult, annotated: Optional[np.ndarray]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+# --------------------------------------------------------------------------------------------- video
+
+def _even(n: int) -> int:
+    return n + (n % 2)
+
+
+class VideoSink:
+    """Annotated frames → H.264 mp4 (PyAV, libx264, yuv420p).
+
+    The frame size is fixed by ``size`` or, when None, by the first frame (so a sidebar that widens the
+    frame is fine). H.264 with yuv420p needs even dimensions: an odd width or height is padded by one
+    replicated pixel on the right/bottom (logged once). A later frame of another size is resized to the
+    video's size (logged once). Frames are timed at ``fps`` (pts = frame number) unless
+    ``use_timestamps`` is set, in which case each frame's ``result.timestamp`` is its presentation time
+    (right for live sources, whose dropped frames would otherwise make the video play fast).
+
+    If PyAV has no H.264 encoder, falls back to MPEG-4 Part 2 (``mp4v``) through ``cv2.VideoWriter`` with a
+    warning; ``codec`` says which one is used ("h264" or "mp4v") once the first frame is written.
+    """
+
+    name = "video"
+
+    def __init__(self, path: str | os.PathLike, fps: float, size: Optional[tuple[int, int]] = None, *,
+                 crf: int = 23, preset: str = "veryfast", use_timestamps: bool = False,
+                 encoder: str = "libx264") -> None:
+        self.path = Path(path)
+        self.fps = float(fps) if fps and math.isfinite(fps) and fps > 0 else 25.0
+        self.size = tuple(size) if size else None  # (w, h) as given/decided; the encoded size may be +1
+        self.crf, self.preset, self.use_timestamps, self.encoder = crf, preset, use_timestamps, encoder
+        self.codec: Optional[str] = None
+        self.frames_written = 0
+        self.warnings: list[str] = []
+        self._container = None
+        self._stream = None
+        self._writer = None  # cv2.VideoWriter in the fallback
+        self._encoded_size: Optional[tuple[int, int]] = None
+        self._last_pts = -1
+        self._warned_resize = False
+        self.closed = False
+
+    # --- opening
+    def _warn(self, message: str) -> None:
+        self.warnings.append(message)
+        log.warning("%s", message)
+
+    def _open(self, width: int, height: int) -> None:
+        self.size = self.size or (width, height)
+        w, h = self.size
+        self._encoded_size = (_even(w), _even(h))
+        if self._encoded_size != (w, h):
+            self._warn(f"{self.path}: frame size {w}x{h} is odd; padded by 1 px to "
+                       f"{self._encoded_size[0]}x{self._encoded_size[1]} for H.264 (yuv420p)")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._open_pyav()
+            self.codec = "h264"
+        except _NoH264 as exc:
+            self._warn(f"{self.path}: H.264 encoding is unavailable ({exc}); writing MPEG-4 (mp4v) through "
+                       f"OpenCV instead — install PyAV with libx264 for H.264")
+            self._open_opencv()
+            self.codec = "mp4v"
+
+    def _open_pyav(self) -> None:
+        import av
+
+        candidates = [self.encoder] + [c for c in ("libx264", "h264") if c != self.encoder]
+        available = [c for c in candidates if _has_encoder(c)]
+        if not available:
+            raise _NoH264(f"PyAV has none of the encoders {', '.join(candidates)}")
+        rate = Fraction(self.fps).limit_denominator(1001)
+        container = av.open(str(self.path), mode="w")
+        try:
+            stream = container.add_stream(available[0], rate=rate)
+            stream.width, stream.height = self._encoded_size
+            stream.pix_fmt = "yuv420p"
+            if available[0] == "libx264":
+                stream.options = {"crf": str(self.crf), "preset": self.preset}
+            if self.use_timestamps:
+                stream.codec_context.time_base = Fraction(1, 1000)
+            self._time_base = Fraction(1, 1000) if self.use_timestamps else 1 / rate
+        except Exception as exc:
+            container.close()
+            raise _NoH264(f"{available[0]}: {exc}") from exc
+        self._container, self._stream = container, stream
+
+    def _open_opencv(self) -> None:
+        from engine.cvcompat import cv2
+
+        writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, self._encoded_size)
+        if not writer.isOpened():
+            raise SinkError(f"{self.path}: cannot open a video writer (no H.264 in PyAV and OpenCV's mp4v "
+                            f"failed); reinstall 'av' from PyPI")
+        self._writer = writer
+
+    # --- writing
+    def _fit(self, frame: np.ndarray) -> np.ndarray:
+        from engine.cvcompat import cv2
+
+        w, h = self.size
+        if (frame.shape[1], frame.shape[0]) != (w, h):
+            if not self._warned_resize:
+                self._warned_resize = True
+                self._warn(f"{self.path}: frame size changed from {w}x{h} to {frame.shape[1]}x{frame.shape[0]}; "
+                           f"resizing to {w}x{h}")
+            frame = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
+        ew, eh = self._encoded_size
+        if (ew, eh) != (w, h):
+            frame = cv2.copyMakeBorder(frame, 0, eh - h, 0, ew - w, cv2.BORDER_REPLICATE)
+        return np.ascontiguousarray(frame)
+
+    def write(self, result: FrameResult, annotated: Optional[np.ndarray]) -> None:
+        """Append ``annotated`` ((H, W, 3) BGR uint8) as the next video frame."""
+        if self.closed:
+            raise RuntimeError(f"{self.path}: write after close")
+        if annotated is None:
+            raise ValueError(f"{self.path}: the video sink needs rendered frames; run the pipeline with a "
+                             f"renderer (render='default')")
+        frame = np.asarray(annotated)
+        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+            raise ValueError(f"{self.path}: expected an (H, W, 3) uint8 BGR frame, got {frame.shape} {frame.dtype}")
+        if self._container is None and self._writer is None:
+            self._open(int(frame.shape[1]), int(frame.shape[0]))
+        frame = self._fit(frame)
+        if self._writer is not None:
+            self._writer.write(frame)
+        else:
+            self._encode(frame, result)
+        self.frames_written += 1
+
+    def _encode(self, frame: np.ndarray, result: FrameResult) -> None:
+        import av
+
+        video_frame = av.VideoFrame.from_ndarray(frame, format="bgr24")
+        if self.use_timestamps:
+            pts = int(round(float(result.timestamp) * 1000.0))
+        else:
+            pts = self.frames_written
+        pts = max(pts, self._last_pts + 1)  # strictly increasing even after a seek or a clock hiccup
+        self._last_pts = pts
+        video_frame.pts = pts
+        video_frame.time_base = self._time_base
+        for packet in self._stream.encode(video_frame):
+            self._container.mux(packet)
+
+    # --- closing
+    def close(self) -> None:
+        """Flush the encoder and write the mp4 index; idempotent; the file is decodable afterwards."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+        if self._container is not None:
+            container, self._container = self._container, None
+            try:
+                for packet in self._stream.encode(None):
+                    container.mux(packet)
+            finally:
+                container.close()
+        if self.frames_written == 0:
+            log.warning("%s: no frames were written; no video file created", self.path)
+
+
+class _NoH264(RuntimeError):
+    pass
+
+
+def _has_encoder(name: str) -> bool:
+    import av
+
+    try:
+        av.codec.Codec(name, "w")
+        return True
+    except Exception:  # noqa: BLE001 - UnknownCodecError or a PyAV without that encoder
+        return False
+
+
+# --------------------------------------------------------------------------------------------- JSONL
+
+def _r(value, digits: int):
+    """Round a float for JSON; NaN/inf become None (JSON has no NaN)."""
+    value = float(value)
+    return round(value, digits) if math.isfinite(value) else None
+
+
+def _rows(array: np.ndarray, digits: int) -> list:
+    return [[_r(v, digits) for v in row] for row in np.asarray(array, dtype=np.float64).reshape(len(array), -1)]
+
+
+class JsonlSink:
+    """One JSON object per frame, one line each, flushed as written (a killed run leaves whole lines).
+
+    Line format::
+
+        {"frame": int, "time": seconds, "size": [w, h], "dropped": int (live sources only),
+         "persons": [{"id": int (-1 = unconfirmed), "box": [x1, y1, x2, y2], "score": p,
+                      "keypoints": [[x, y, conf] × 17], "part_boxes": [[x1, y1, x2, y2] × 10] | null,
+                      "pasta_top": {group: [state, p]} | null, "actions_top": [[action, p], …] | null,
+                      "pasta_age": frames, "track_age": frames, "track_hits": frames}],
+         "timings_ms": {stage: ms}}
+
+    Pixel coordinates have 2 decimals, probabilities and scores 4. ``pasta_top`` holds each group's most
+    likely state (which may be ``no_interaction``); ``actions_top`` the ``top_actions`` most likely actions,
+    ``no_interaction`` excluded. Both are null for a person without PaSta.
+    """
+
+    name = "results"
+
+    def __init__(self, path: str | os.PathLike, vocab=None, top_actions: int = 5) -> None:
+        if vocab is None:
+            from engine.vocab import load_vocab
+
+            vocab = load_vocab()
+        self.path = Path(path)
+        self.vocab = vocab
+        self.top_actions = int(top_actions)
+        self.lines_written = 0
+        self.closed = False
+        self._no_action = vocab.action_no_interaction
+        self._file = open(self.path, "w", encoding="utf-8", newline="\n")
+
+    def person_record(self, person) -> dict:
+        record = {
+            "id": int(person.track_id),
+            "box": [_r(v, 2) for v in person.box],
+            "score": _r(person.score, 4),
+            "keypoints": [[_r(x, 2), _r(y, 2), _r(c, 4)] for x, y, c in np.asarray(person.keypoints)],
+            "part_boxes": _rows(person.part_boxes, 2) if person.part_boxes is not None else None,
+            "pasta_top": None,
+            "actions_top": None,
+            "pasta_age": int(person.pasta_age),
+            "track_age": int(person.track_age),
+            "track_hits": int(person.track_hits),
+        }
+        if person.pasta is not None:
+            pasta = np.asarray(person.pasta, dtype=np.float32)
+            top = {}
+            for group, part in zip(self.vocab.groups, self.vocab.group_slices):
+                best = part.start + int(np.argmax(pasta[part]))
+                top[group] = [self.vocab.pasta[best], _r(pasta[best], 4)]
+            record["pasta_top"] = top
+        if person.actions is not None:
+            actions = np.asarray(person.actions, dtype=np.float32)
+            order = [int(i) for i in np.argsort(-actions, kind="stable") if int(i) != self._no_action]
+            record["actions_top"] = [[self.vocab.actions[i], _r(actions[i], 4)]
+                                     for i in order[:self.top_actions]]
+        return record
+
+    def frame_record(self, result: FrameResult) -> dict:
+        record = {"frame": int(result.index), "time": _r(result.timestamp, 4),
+                  "size": [int(result.image_size[0]), int(result.image_size[1])]}
+        dropped = result.info.get("dropped") if result.info else None
+        if dropped:
+            record["dropped"] = int(dropped)
+        record["persons"] = [self.person_record(p) for p in result.persons]
+        record["timings_ms"] = {str(k): _r(v, 2) for k, v in result.timings.items()}
+        return record
+
+    def write(self, result: FrameResult, annotated: Optional[np.ndarray] = None) -> None:
+        if self.closed:
+            raise RuntimeError(f"{self.path}: write after close")
+        line = json.dumps(self.frame_record(result), separators=(",", ":"), allow_nan=False)
+        self._file.write(line + "\n")
+        self._file.flush()
+        self.lines_written += 1
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._file.close()
+
+
+# ----------------------------------------------------------------------------------------------- NPZ
+
+class VectorSink:
+    """Per person-frame vectors → ``vectors.npz`` (uncompressed, readable with ``np.load``), written on close.
+
+    One row per person per frame that has PaSta (``pasta`` not None). Arrays, M rows:
+
+    - ``frame`` (M,) int64 frame index, ``track_id`` (M,) int64 (-1 = unconfirmed), ``time`` (M,) float64 s,
+      ``pasta_age`` (M,) int64 frames since the PaSta was computed (> 0 when carried by the track),
+      ``box`` (M, 4) float32 xyxy pixels, ``score`` (M,) float32;
+    - ``pasta`` (M, 93), ``actions`` (M, 157), ``visual`` (M, 3072), ``language`` (M, L) float32
+      (L = 1536 with the official matrix, 768 with MiniLM, 0 when no language vectors came; a row
+      missing a vector holds NaN);
+    - ``pasta_names`` (93,), ``action_names`` (157,) str when a vocabulary is given.
+
+    Memory: rows are buffered ``chunk_rows`` at a time (a row with L = 1536 is 19.5 KB, so the default 2048
+    rows ≈ 40 MB) and then appended to per-array spill files in a temporary folder next to ``path``; close
+    streams them into the NPZ, so memory stays bounded however long the run. The NPZ is assembled under a
+    temporary name and moved into place with ``os.replace``: a crash never leaves a half file at ``path``.
+    """
+
+    name = "vectors"
+    _FIXED = (("frame", np.int64), ("track_id", np.int64), ("time", np.float64), ("pasta_age", np.int64),
+              ("score", np.float32))
+
+    def __init__(self, path: str | os.PathLike, vocab=None, chunk_rows: int = 2048) -> None:
+        self.path = Path(path)
+        self.vocab = vocab
+        self.chunk_rows = max(1, int(chunk_rows))
+        self.rows = 0
+        self.closed = False
+        self._widths: Optional[dict[str, int]] = None  # per vector array, fixed by the first row
+        self._pending: list[dict] = []
+        self._spill_dir: Optional[Path] = None
+        self._warned: set[str] = set()
+
+    def write(self, result: FrameResult, annotated: Optional[np.ndarray] = None) -> None:
+        if self.closed:
+            raise RuntimeError(f"{self.path}: write after close")
+        for person in result.persons:
+            if person.pasta is None:
+                continue
+            if self._widths is None:
+                self._widths = {"box": 4, "pasta": int(np.size(person.pasta)),
+                                "actions": int(np.size(person.actions)) if person.actions is not None else 157,
+                                "visual": int(np.size(person.visual)) if person.visual is not None else 3072,
+                                "language": int(np.size(person.language)) if person.language is not None else 0}
+            row = {"frame": result.index, "track_id": person.track_id, "time": result.timestamp,
+                   "pasta_age": person.pasta_age, "score": person.score, "box": person.box}
+            for key in ("pasta", "actions", "visual", "language"):
+                row[key] = self._vector(getattr(person, key), key)
+            self._pending.append(row)
+            self.rows += 1
+        if len(self._pending) >= self.chunk_rows:
+            self._spill()
+
+    def _vector(self, value, key: str) -> np.ndarray:
+        width = self._widths[key]
+        if value is None:
+            return np.full(width, np.nan, np.float32)
+        vector = np.asarray(value, dtype=np.float32).reshape(-1)
+        if vector.size != width:
+            if key not in self._warned:
+                self._warned.add(key)
+                log.warning("%s: %s has %d values, the first row had %d; storing NaN for such rows",
+                            self.path, key, vector.size, width)
+            return np.full(width, np.nan, np.float32)
+        return vector
+
+    def _columns(self) -> list[tuple[str, np.dtype, tuple[int, ...]]]:
+        widths = self._widths or {"box": 4, "pasta": 93, "actions": 157, "visual": 3072, "language": 0}
+        columns = [(key, np.dtype(dtype), ()) for key, dtype in self._FIXED]
+        columns.append(("box", np.dtype(np.float32), (widths["box"],)))
+        for key in ("pasta", "actions", "visual", "language"):
+            columns.append((key, np.dtype(np.float32), (widths[key],)))
+        return columns
+
+    def _spill(self) -> None:
+        """Append the buffered rows to one raw file per array (C order, the NPZ's own byte layout)."""
+        if not self._pending:
+            return
+        if self._spill_dir is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._spill_dir = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", dir=self.path.parent))
+        for key, dtype, _ in self._columns():
+            block = np.asarray([row[key] for row in self._pending], dtype=dtype)
+            with open(self._spill_dir / key, "ab") as handle:
+                handle.write(np.ascontiguousarray(block).tobytes())
+        self._pending.clear()
+
+    def _write_npz(self, target: Path) -> None:
+        arrays_meta = self._columns()
+        with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+            for key, dtype, tail in arrays_meta:
+                header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
+                          "shape": (self.rows, *tail)}
+                with archive.open(f"{key}.npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array_header_1_0(member, header)
+                    spill = self._spill_dir / key if self._spill_dir is not None else None
+                    if spill is not None and spill.exists():
+                        with open(spill, "rb") as handle:
+                            shutil.copyfileobj(handle, member, 1 << 20)
+            if self.vocab is not None:
+                for key, names in (("pasta_names", self.vocab.pasta), ("action_names", self.vocab.actions)):
+                    with archive.open(f"{key}.npy", "w") as member:
+                        np.lib.format.write_array(member, np.asarray(names, dtype=str))
+
+    def close(self) -> None:
+        """Write the NPZ (atomically) with every row so far; idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        tmp = None
+        try:
+            self._spill()
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle, tmp_name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+            os.close(handle)
+            tmp = Path(tmp_name)
+            self._write_npz(tmp)
+            os.replace(tmp, self.path)
+            tmp = None
+        finally:
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
+            if self._spill_dir is not None:
+                shutil.rmtree(self._spill_dir, ignore_errors=True)
+                self._spill_dir = None
+
+
+# ----------------------------------------------------------------------------------------------- MOT
+
+class MotSink:
+    """MOTChallenge tracks: ``frame,id,x,y,w,h,score,-1,-1,-1`` per confirmed person (``id >= 0``).
+
+    ``frame`` is 1-based (``result.index + 1``); ``x, y`` the top-left corner, ``w, h`` the box size in
+    pixels. Lines are flushed every frame, so the file is whole up to the last frame written.
+    """
+
+    name = "tracks"
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.lines_written = 0
+        self.closed = False
+        self._file = open(self.path, "w", encoding="utf-8", newline="\n")
+
+    def write(self, result: FrameResult, annotated: Optional[np.ndarray] = None) -> None:
+        if self.closed:
+            raise RuntimeError(f"{self.path}: write after close")
+        lines = []
+        for person in result.persons:
+            if person.track_id < 0:
+                continue
+            x1, y1, x2, y2 = (float(v) for v in person.box)
+            lines.append(f"{result.index + 1},{person.track_id},{x1:.2f},{y1:.2f},{x2 - x1:.2f},{y2 - y1:.2f},"
+                         f"{person.score:.4f},-1,-1,-1\n")
+        if lines:
+            self._file.write("".join(lines))
+            self._file.flush()
+            self.lines_written += len(lines)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._file.close()
+
+
+# ------------------------------------------------------------------------------------------- factory
+
+def check_writable(path: str | os.PathLike, option: str = "output") -> Path:
+    """Make sure ``path``'s folder exists (creating it) and a file can be written there.
+
+    Raises :class:`SinkError` naming the path and the fix. Returns the path.
+    """
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise SinkError(f"{path}: is a folder; give a file name for {option}, e.g. {path / _example(option)}")
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SinkError(f"{path}: cannot create the folder {folder} ({exc.strerror or exc}); choose a "
+                        f"writable location for {option}") from None
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".a2v-write-test-", dir=folder)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        raise SinkError(f"{path}: cannot write in {folder} ({exc.strerror or exc}); choose a writable location "
+                        f"for {option}") from None
+    if path.exists() and not os.access(path, os.W_OK):
+        raise SinkError(f"{path}: the file exists and is read-only; remove it or choose another name for {option}")
+    return path
+
+
+def _example(option: str) -> str:
+    return {"--out": "annotated.mp4", "--results": "results.jsonl", "--vectors": "vectors.npz",
+            "--tracks": "tracks.txt"}.get(option, "output")
+
+
+def open_sinks(out=None, results=None, vectors=None, tracks=None, fps: float = 25.0, vocab=None, *,
+               live: bool = False, size: Optional[tuple[int, int]] = None) -> list:
+    """The sinks a run asks for, after checking every path can be written.
+
+    Args:
+        out: annotated video path (.mp4; .mkv/.mov/.m4v/.avi also work) → :class:`VideoSink`.
+        results: → :class:`JsonlSink`; vectors: → :class:`VectorSink`; tracks: → :class:`MotSink`.
+        fps: frame rate of the video (the source's); live: time video frames by their timestamps.
+        vocab: the :class:`~engine.vocab.Vocabulary` (loaded when None and needed).
+        size: fixed video size (w, h); None = the first frame's.
+    Raises :class:`SinkError` (nothing is left open) when a path cannot be written.
+    """
+    requested = [(option, value) for option, value in
+                 (("--out", out), ("--results", results), ("--vectors", vectors), ("--tracks", tracks)) if value]
+    seen: dict[Path, str] = {}
+    for option, value in requested:
+        resolved = Path(value).expanduser().resolve()
+        if resolved in seen:
+            raise SinkError(f"{value}: given to both {seen[resolved]} and {option}; use a different file for each")
+        seen[resolved] = option
+    if out and Path(out).suffix.lower() not in VIDEO_SUFFIXES:
+        raise SinkError(f"{out}: --out must be a video file name ending in .mp4 (or {', '.join(VIDEO_SUFFIXES[1:])})")
+    for option, value in requested:
+        check_writable(value, option)
+    if vocab is None and (results or vectors):
+        from engine.vocab import load_vocab
+
+        vocab = load_vocab()
+    sinks: list = []
+    try:
+        if out:
+            sinks.append(VideoSink(out, fps, size, use_timestamps=live))
+        if results:
+            sinks.append(JsonlSink(results, vocab))
+        if vectors:
+            sinks.append(VectorSink(vectors, vocab))
+        if tracks:
+            sinks.append(MotSink(tracks))
+    except OSError as exc:
+        close_all(sinks)
+        raise SinkError(f"{exc.filename or 'output'}: cannot open for writing ({exc.strerror or exc}); choose a "
+                        f"writable location") from None
+    return sinks
+
+
+def close_all(sinks) -> list[BaseException]:
+    """Close every sink even if some fail; returns the errors (the caller decides whether to raise)."""
+    errors = []
+    for sink in sinks:
+        try:
+            sink.close()
+        except Exception as exc:  # noqa: BLE001
+            log.error("closing %s failed: %s", getattr(sink, "name", sink), exc)
+            errors.append(exc)
+    return errors
