@@ -1,0 +1,62 @@
+"""The pose stage: a frame → ``result.persons`` (boxes, scores, COCO-17 keypoints), the largest first kept.
+
+``result.info["pose_backend"]`` says which backend ran and how, e.g.
+"mediapipe (CPU, one person per frame: no detector weights cached (...))" or
+"keypoint_rcnn (CUDA:0 NVIDIA H100 80GB HBM3, fp16, min_size 512)".
+"""
+from __future__ import annotations
+
+import logging
+from typing import Optional, Sequence
+
+import numpy as np
+
+from engine.config import Config
+from engine.pose.base import BasePoseBackend, keep_largest
+from engine.types import FrameResult
+
+log = logging.getLogger(__name__)
+
+
+class PoseStage:
+    """Stage protocol (``engine/stage.py``) around a pose backend built from ``config.pose``.
+
+    ``backend`` may be given (tests, or a caller that built one already); otherwise it is built for
+    ``config.device``. :meth:`process_batch` runs several frames in one model call (file sources with
+    ``pose.batch_size`` > 1).
+    """
+
+    name = "pose"
+
+    def __init__(self, config: Config, backend: Optional[BasePoseBackend] = None) -> None:
+        from engine.device import resolve_device
+        from engine.pose.factory import build_pose_backend
+
+        self.config = config
+        self.max_persons = config.pose.max_persons
+        self.batch_size = config.pose.batch_size
+        if backend is None:
+            backend = build_pose_backend(config, resolve_device(config.device))
+        self.backend = backend
+        self._description = backend.describe()
+        log.info("pose stage: %s", self._description)
+
+    def __call__(self, frame: np.ndarray, result: FrameResult) -> None:
+        self._fill(result, self.backend(frame))
+
+    def process_batch(self, frames: Sequence[np.ndarray], results: Sequence[FrameResult]) -> None:
+        """Fill each of ``results`` from one batched backend call over ``frames`` (same length)."""
+        if len(frames) != len(results):
+            raise ValueError(f"process_batch: {len(frames)} frames but {len(results)} results")
+        for result, persons in zip(results, self.backend.estimate(list(frames))):
+            self._fill(result, persons)
+
+    def _fill(self, result: FrameResult, persons) -> None:
+        result.persons = keep_largest(persons, self.max_persons)
+        result.info["pose_backend"] = self._description
+
+    def describe(self) -> str:
+        return self._description
+
+    def close(self) -> None:
+        self.backend.close()
