@@ -25,7 +25,7 @@ import os
 import re
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional, Protocol, Union
 
@@ -489,6 +489,16 @@ def as_producer(producer) -> Producer:
     raise TypeError(f"expected a Producer, a callable or an iterable of images, got {type(producer).__name__}")
 
 
+@dataclass
+class _Outage:
+    """A lost connection: why (``last``), since when, the next backoff delay and the attempts so far."""
+
+    last: str
+    since: float = field(default_factory=time.monotonic)
+    delay: float = _BACKOFF_START_S
+    attempts: int = 0
+
+
 class LiveSource(Source):
     """Latest-frame-wins reader around any producer.
 
@@ -536,6 +546,7 @@ class LiveSource(Source):
     # The reader thread ----------------------------------------------------------------------------
     def _reader(self) -> None:
         reason = ""
+        outage: Optional[_Outage] = None  # set while the connection is lost; cleared by the next frame
         try:
             while not self._stop.is_set():
                 try:
@@ -546,14 +557,24 @@ class LiveSource(Source):
                     break
                 except Exception as exc:  # noqa: BLE001 - any grab failure counts as a lost connection
                     image, failure = None, f"{type(exc).__name__}: {exc}"
-                if image is None:
-                    if self._stop.is_set():
-                        break
-                    reason = self._reconnect(failure)
-                    if reason:
-                        break
+                if image is not None:
+                    if outage is not None:
+                        self.reconnects += 1
+                        log.info("%s: reconnected after %.1f s", self.name, time.monotonic() - outage.since)
+                        outage = None
+                    self._push(to_bgr8(image))
                     continue
-                self._push(to_bgr8(image))
+                if self._stop.is_set():
+                    break
+                if outage is None:
+                    outage = _Outage(failure)
+                    log.warning("%s: connection lost (%s); reconnecting for up to %g s", self.name, failure,
+                                self.reconnect_seconds)
+                else:
+                    outage.last = failure
+                reason = self._retry(outage)
+                if reason:
+                    break
         except BaseException as exc:  # noqa: BLE001 - never die silently: the consumer must learn why
             reason = f"{self.name}: reader failed ({type(exc).__name__}: {exc})"
         finally:
@@ -579,35 +600,29 @@ class LiveSource(Source):
                 self._remember_size(image)
             self._cond.notify_all()
 
-    def _reconnect(self, failure: str) -> str:
-        """Retry until reconnected ("" returned) or ``reconnect_seconds`` pass (the end reason returned)."""
-        log.warning("%s: connection lost (%s); reconnecting for up to %.0f s", self.name, failure,
-                    self.reconnect_seconds)
-        deadline = time.monotonic() + self.reconnect_seconds
-        delay = _BACKOFF_START_S
-        last = failure
-        attempts = 0
+    def _retry(self, outage: "_Outage") -> str:
+        """Wait the backoff delay and reopen the producer; "" to go on grabbing, else the end reason.
+
+        The deadline runs from the first failure until a frame arrives, so a camera that reopens but never
+        delivers a frame still ends after ``reconnect_seconds``.
+        """
         while not self._stop.is_set():
-            remaining = deadline - time.monotonic()
+            remaining = outage.since + self.reconnect_seconds - time.monotonic()
             if remaining <= 0:
+                return (f"{self.name}: stream lost ({outage.last}); gave up after retrying for "
+                        f"{self.reconnect_seconds:g} s ({outage.attempts} attempts); check the camera/network "
+                        f"or raise source.reconnect_seconds")
+            if self._stop.wait(min(outage.delay, remaining)):
                 break
-            if self._stop.wait(min(delay, remaining)):
-                break
-            delay = min(delay * 2.0, _BACKOFF_MAX_S)
-            attempts += 1
+            outage.delay = min(outage.delay * 2.0, _BACKOFF_MAX_S)
+            outage.attempts += 1
             try:
                 self.producer.close()
                 self.producer.open()
-            except Exception as exc:  # noqa: BLE001
-                last = f"{type(exc).__name__}: {exc}"
-                continue
-            self.reconnects += 1
-            log.info("%s: reconnected after %d attempt(s)", self.name, attempts)
-            return ""
-        if self._stop.is_set():
-            return f"{self.name}: closed"
-        return (f"{self.name}: stream lost ({last}); gave up after retrying for {self.reconnect_seconds:g} s "
-                f"({attempts} attempts); check the camera/network or raise source.reconnect_seconds")
+                return ""
+            except Exception as exc:  # noqa: BLE001 - keep retrying until the deadline
+                outage.last = f"{type(exc).__name__}: {exc}"
+        return f"{self.name}: closed"
 
     # The consumer side ----------------------------------------------------------------------------
     def read(self) -> Optional[Frame]:
