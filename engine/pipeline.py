@@ -320,32 +320,79 @@ class Pipeline:
                 if self._abort.is_set():
                     return
 
+    def _next_batch(self, first) -> list:
+        """``first`` plus frames already waiting, up to ``pose.batch_size``, for stages that batch.
+
+        Only file sources batch (a live view wants each frame as soon as it exists), and only frames that
+        are already queued are taken, so batching never waits for the reader.
+        """
+        batch = [first]
+        limit = self.config.pose.batch_size
+        if limit <= 1 or getattr(self.source, "is_live", False):
+            return batch
+        while len(batch) < limit:
+            try:
+                item = self._frames.get_nowait()
+            except queue.Empty:
+                break
+            if item is _END:
+                self._frames_ended = True
+                break
+            batch.append(item)
+        return batch
+
+    def _run_stages(self, batch: list) -> list[FrameResult]:
+        """Run every stage over ``batch`` (frames in order); returns their results, timings filled in.
+
+        A stage with ``process_batch(frames, results)`` gets the whole batch at once (its time is shared
+        equally among the frames); the others see frame after frame, in order.
+        """
+        results = []
+        dropped = int(getattr(self.source, "dropped", 0) or 0)
+        for item in batch:
+            height, width = item.image.shape[:2]
+            result = FrameResult(index=item.index, timestamp=float(item.timestamp),
+                                 image_size=(int(width), int(height)))
+            result.info["dropped"] = dropped
+            results.append(result)
+        for stage in self.stages:
+            self._current_stage = stage.name
+            process_batch = getattr(stage, "process_batch", None)
+            if process_batch is not None and len(batch) > 1:
+                self._current_frame = batch[0].index
+                start = time.perf_counter()
+                process_batch([item.image for item in batch], results)
+                share = (time.perf_counter() - start) * 1000.0 / len(batch)
+                for result in results:
+                    result.timings[stage.name] = share
+                continue
+            for item, result in zip(batch, results):
+                self._current_frame = item.index
+                start = time.perf_counter()
+                stage(item.image, result)
+                result.timings[stage.name] = (time.perf_counter() - start) * 1000.0
+        self._current_stage = "inference"
+        return results
+
     def _inference_loop(self) -> None:
-        current = "inference"
-        index = -1
+        self._current_stage, self._current_frame = "inference", -1
+        self._frames_ended = False
         try:
-            while True:
+            while not self._frames_ended:
                 item = self._frames.get()
                 if item is _END:
                     break
                 if self._stop.is_set():
                     continue  # stopping: frames still queued are skipped so the exit is prompt
-                index = item.index
-                height, width = item.image.shape[:2]
-                result = FrameResult(index=item.index, timestamp=float(item.timestamp),
-                                     image_size=(int(width), int(height)))
-                result.info["dropped"] = int(getattr(self.source, "dropped", 0) or 0)
-                for stage in self.stages:
-                    current = stage.name
-                    start = time.perf_counter()
-                    stage(item.image, result)
-                    result.timings[stage.name] = (time.perf_counter() - start) * 1000.0
-                current = "inference"
-                if not self._put(self._results, (item.image, result)):
-                    break
+                batch = self._next_batch(item)
+                results = self._run_stages(batch)
+                for item, result in zip(batch, results):
+                    if not self._put(self._results, (item.image, result)):
+                        return
         except BaseException as exc:  # noqa: BLE001
-            self._fail(current, index, exc)
-            self._drain(self._frames)
+            self._fail(self._current_stage, self._current_frame, exc)
+            if not self._frames_ended:
+                self._drain(self._frames)
         finally:
             self._put_end(self._results)
             for stage in self.stages:

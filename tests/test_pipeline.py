@@ -225,3 +225,28 @@ def test_apply_changes_config_live():
     pipe = Pipeline(ListSource(1), [PassThroughStage()], config=config, render=None)
     pipe.apply("render.skeleton=false")
     assert config.render.skeleton is False
+
+
+class BatchStage(PassThroughStage):
+    """Records the batches it is given, to check file sources batch frames and keep their order."""
+
+    def __init__(self) -> None:
+        super().__init__("batcher")
+        self.batches: list[list[int]] = []
+
+    def process_batch(self, frames, results) -> None:
+        self.batches.append([r.index for r in results])
+
+
+def test_batching_stage_gets_frames_in_order():
+    config = Config()
+    config.pose.batch_size = 4
+    stage, sink = BatchStage(), RecordingSink()
+    pipe = Pipeline(ListSource(40), [stage, PassThroughStage("slow", 1.0)], sinks=[sink], config=config,
+                    render=None)
+    pipe.run()
+    assert sink.indices == list(range(40))
+    assert all(len(b) <= 4 for b in stage.batches)
+    flat = [i for b in stage.batches for i in b]
+    single = [i for i in range(40) if i not in flat]
+    assert sorted(flat + single) == list(range(40))
