@@ -537,6 +537,10 @@ def open_sinks(out=None, results=None, vectors=None, tracks=None, fps: float = 2
         if resolved in seen:
             raise SinkError(f"{value}: given to both {seen[resolved]} and {option}; use a different file for each")
         seen[resolved] = option
+    for option, value in requested:
+        if Path(value).expanduser().is_dir():
+            raise SinkError(f"{value}: is a folder; give a file name for {option}, e.g. "
+                            f"{Path(value) / _example(option)}")
     if out and Path(out).suffix.lower() not in VIDEO_SUFFIXES:
         raise SinkError(f"{out}: --out must be a video file name ending in .mp4 (or {', '.join(VIDEO_SUFFIXES[1:])})")
     for option, value in requested:
