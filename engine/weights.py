@@ -26,6 +26,7 @@ import argparse
 import hashlib
 import importlib.util
 import os
+import re
 import shutil
 import sys
 import urllib.error
@@ -475,22 +476,26 @@ def load_state_dict(name_or_path: str | os.PathLike, map_location="cpu") -> dict
         with open(path, "rb") as handle:
             obj = torch.load(handle, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if "weights only" in str(exc).lower() or "weights_only" in str(exc).lower():
-            raise WeightsError(f"{source} is not a plain state dict: it contains Python objects that safe "
-                               f"loading (weights_only=True) refuses ({first[:160]}); re-save it with "
+        text = str(exc)
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+        if found:
+            raise WeightsError(f"{source} is not a plain state dict: it contains Python objects ({found.group(1)}) "
+                               f"that safe loading (weights_only=True) refuses; re-save it with "
                                f"torch.save(model.state_dict(), path)") from None
-        raise WeightsError(f"{source} is truncated or corrupt ({first[:160]}); download it again") from None
+        detail = re.search(r"(Unsupported operand \d+|Unsupported operation \S+)", text)
+        kind = "a torch.save zip archive" if zipfile.is_zipfile(path) else "not a torch.save zip archive"
+        raise WeightsError(f"{source} is truncated, corrupt or not a torch.save file ({kind}; "
+                           f"{detail.group(1) if detail else type(exc).__name__}); download it again") from None
     except (EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
-        raise WeightsError(f"{source} is truncated or corrupt ({type(exc).__name__}: "
+        raise WeightsError(f"{source} is truncated, corrupt or not a torch.save file ({type(exc).__name__}: "
                            f"{str(exc)[:160]}); download it again") from None
     except RuntimeError as exc:
         text = str(exc)
+        first = text.strip().splitlines()[0][:160] if text.strip() else type(exc).__name__
         if any(s in text for s in ("zip archive", "PytorchStreamReader", "central directory", "unexpected EOF",
-                                   "file read failed", "invalid header")):
-            raise WeightsError(f"{source} is truncated or corrupt ({text.splitlines()[0][:160]}); "
-                               f"download it again") from None
-        raise
+                                   "file read failed", "invalid header", "magic number")):
+            raise WeightsError(f"{source} is truncated, corrupt or not a torch.save file ({first}); download it again") from None
+        raise WeightsError(f"{source} cannot be loaded ({first})") from None
     return _unwrap(obj, source)
 
 
@@ -504,7 +509,7 @@ def load_array(name_or_path: str | os.PathLike):
     except ValueError as exc:
         raise WeightsError(f"array file {path} is not a plain .npy array ({str(exc)[:120]})") from None
     except (OSError, EOFError) as exc:
-        raise WeightsError(f"array file {path} is truncated or corrupt ({str(exc)[:120]})") from None
+        raise WeightsError(f"array file {path} is truncated, corrupt or not a torch.save file ({str(exc)[:120]})") from None
     if not isinstance(array, np.ndarray) or array.dtype.kind not in "fiu":
         raise WeightsError(f"array file {path} does not hold a numeric array")
     return array.astype(np.float32, copy=False)
