@@ -1,9 +1,13 @@
 """Sources: every kind yields BGR uint8 frames; bad input is one clear SourceError; live sources drop stale frames."""
+import functools
+import http.server
+import re
 import socket
 import threading
 import time
 import tracemalloc
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import numpy as np
@@ -39,9 +43,9 @@ def decode_index(image: np.ndarray) -> int:
     return sum(1 << bit for bit in range(8) if image[:, bit * stripe:(bit + 1) * stripe].mean() > 128)
 
 
-def write_test_video(path, frames: int = 40, size=(96, 64), fps: int = 25, options=None) -> None:
-    """An H.264 mp4 (PyAV, libx264) whose frame i shows the bits of i (see :func:`coded_image`)."""
-    container = av.open(str(path), "w", options=options or {})
+def write_test_video(path, frames: int = 40, size=(96, 64), fps: int = 25, options=None, fmt=None) -> None:
+    """An H.264 mp4 (PyAV, libx264; ``fmt="mpegts"`` for a stream) whose frame i shows the bits of i."""
+    container = av.open(str(path), "w", format=fmt, options=options or {})
     stream = container.add_stream("libx264", rate=Fraction(fps))
     stream.width, stream.height = size
     stream.pix_fmt = "yuv420p"
@@ -380,3 +384,65 @@ def test_iterable_and_callable_producers():
     frames = list(source)
     assert [f.image.shape for f in frames] == [(2, 3, 3)] * 5 and source.size == (3, 2)
     assert "producer finished" in source.end_reason
+
+
+# ------------------------------------------------------------------------------------------- HTTP stream
+
+class _StreamHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves files; ``/cut.ts`` sends half of stream.ts then drops the connection, and 503 after that."""
+
+    cut_served = False
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        if self.path != "/cut.ts":
+            return super().do_GET()
+        if _StreamHandler.cut_served:
+            self.send_error(503, "camera offline")
+            return
+        _StreamHandler.cut_served = True
+        data = (Path(self.directory) / "stream.ts").read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Type", "video/mp2t")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data[: len(data) // 2])
+        self.wfile.flush()
+        self.connection.shutdown(socket.SHUT_RDWR)
+
+
+@pytest.fixture
+def http_stream(tmp_path):
+    write_test_video(tmp_path / "stream.ts", frames=100, fmt="mpegts")
+    _StreamHandler.cut_served = False
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                             functools.partial(_StreamHandler, directory=str(tmp_path)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_http_stream_is_live_and_ends_cleanly(http_stream):
+    source = open_source(f"{http_stream}/stream.ts", SourceConfig(reconnect_seconds=1.0))
+    assert source.is_live and source.kind == "stream" and source.fps == 25.0
+    reads = []
+    while (frame := source.read()) is not None:
+        _check_frame(frame, (96, 64))
+        assert decode_index(frame.image) == frame.index  # the capture number is the stream's frame number
+        reads.append(frame.index)
+        time.sleep(0.01)  # slower than the server delivers
+    assert len(reads) + source.dropped == 100 and source.dropped > 0
+    assert "stream ended" in source.end_reason
+
+
+def test_http_stream_dropped_mid_way_is_retried_then_ends(http_stream):
+    source = open_source(f"{http_stream}/cut.ts", SourceConfig(reconnect_seconds=0.6, live_buffer=200))
+    frames = list(source)
+    assert 0 < len(frames) < 100
+    assert "stream lost" in source.end_reason and "0.6 s" in source.end_reason
+    attempts = int(re.search(r"\((\d+) attempts\)", source.end_reason).group(1))
+    assert attempts >= 1  # it did try to reconnect (the server answered 503)
