@@ -16,10 +16,13 @@ single-purpose annotators below, which the GUI can call on its own :class:`Canva
 - :func:`draw_hud`: one line (wrapped when the frame is narrow) with fps, per-stage milliseconds, dropped
   frames, the pose backend and "PaSta off: <reason>".
 
-Improvements over the demo: colours follow track IDs (the demo ranked people per frame, so IDs jumped);
-cv2 drawing instead of PIL layers (about 1 ms per 720p frame with 5 persons); every label is placed
-greedily so it stays inside the frame and avoids labels already drawn (people close together get their
-labels stacked, not piled up); sizes follow the frame size (:mod:`engine.render_style`).
+Improvements over the demo: colours follow track IDs (the demo ranked people per frame, so IDs jumped;
+persons are also drawn in track-ID order, so the layout is stable); cv2 drawing and cached text sprites
+instead of PIL layers (a few ms per 720p frame with 5 persons, ``a2v bench render``); every label is
+placed greedily so it stays inside the frame and avoids labels already drawn, action blocks also keep off
+other people and the person's own head (people close together get their labels stacked, not piled up);
+sizes follow the frame size (:mod:`engine.render_style`). Labels are opaque (no blending), which reads
+better over busy video and costs one array copy per row.
 
 Every string drawn can be observed through the ``on_text(text, (x1, y1, x2, y2))`` callback (tests use
 it to check what is printed and where).
@@ -35,7 +38,8 @@ import numpy as np
 from engine.colors import (BGR, HUD_WARNING, WHITE, group_color, text_color_on, track_color)
 from engine.config import RenderConfig
 from engine.cvcompat import cv2
-from engine.render_style import FONT, Metrics, display_name, metrics_for, sidebar_width, text_width
+from engine.render_style import (Metrics, display_name, draw_text_row, metrics_for, row_width,
+                                 sidebar_width)
 from engine.types import FrameResult, Person
 from engine.vocab import Vocabulary, load_vocab
 
@@ -61,26 +65,27 @@ _GROUP_SIDES: dict[str, tuple[str, ...]] = {
 }
 _DEFAULT_SIDES = ("right", "left", "above", "below")
 
-_LABEL_ALPHA = 0.62  # darkness of translucent label backgrounds (actions, HUD)
-_HUD_SEPARATOR = " | "
-_MAX_SPRITES = 2048  # cached opaque labels (a few KB each); the cache is emptied when full
-_SPRITES: dict[tuple, np.ndarray] = {}
+_PANEL = (28, 28, 28)      # background of action blocks and the HUD
+_SEPARATOR = (150, 150, 150)
 _MAX_SHIFT_STEPS = 8  # a label that collides everywhere slides up/down by up to this many label heights
+_SHIFT_STEPS = np.array([0.0] + [k * sign for k in range(1, _MAX_SHIFT_STEPS + 1) for sign in (1.0, -1.0)])
 
 
 # ------------------------------------------------------------------------------------------- placement
 
 class LabelPlacer:
     """Greedy label placement: each label takes the first candidate spot, clamped inside the area, that
-    overlaps no label placed before; if every spot collides, the candidates slide up and down by the
-    label's height, and as a last resort the spot with the least overlap wins.
+    overlaps no label placed before (nor, when given, the ``avoid`` areas such as person boxes); if every
+    spot collides, the candidates slide up and down by the label's height, and the spot with the least
+    overlap with labels wins (then the least with ``avoid``, then the earliest).
 
     Rectangles are ``(x1, y1, x2, y2)`` int pixels, x2/y2 exclusive.
     """
 
-    def __init__(self, width: int, height: int) -> None:
+    def __init__(self, width: int, height: int, shift_step: int = 0) -> None:
         self.width = int(width)
         self.height = int(height)
+        self.shift_step = int(shift_step)  # slide distance; 0 = the label's height
         self._rects = np.zeros((64, 4), np.int32)
         self._count = 0
 
@@ -96,41 +101,45 @@ class LabelPlacer:
         self._rects[self._count] = rect
         self._count += 1
 
-    def place(self, w: int, h: int, candidates: Sequence[tuple[float, float]]) -> tuple[int, int, int, int]:
-        """Choose where a ``w × h`` label goes among ``candidates`` (top-left corners, best first)."""
+    def place(self, w: int, h: int, candidates: Sequence[tuple[float, float]],
+              avoid: Sequence[Sequence[int]] = ()) -> tuple[int, int, int, int]:
+        """Choose where a ``w × h`` label goes among ``candidates`` (top-left corners, best first),
+        keeping off ``avoid`` rectangles when it can."""
         w, h = int(w), int(h)
         max_x, max_y = max(0, self.width - w), max(0, self.height - h)
         # Fast path in plain Python: usually one of the first spots is free, and numpy's per-call overhead
         # would cost more than these few comparisons.
-        placed = self._rects[: self._count].tolist()
+        blocked = self._rects[: self._count].tolist() + [list(r) for r in avoid]
         for cx, cy in candidates:
             x = min(max(int(round(cx)), 0), max_x)
             y = min(max(int(round(cy)), 0), max_y)
             x2, y2 = x + w, y + h
-            for a, b, c, d in placed:
+            for a, b, c, d in blocked:
                 if x < c and a < x2 and y < d and b < y2:
                     break
             else:
                 return self._take(x, y, w, h)
-        return self._place_shifted(w, h, candidates, max_x, max_y)
+        return self._place_shifted(w, h, candidates, max_x, max_y, avoid)
 
-    def _place_shifted(self, w: int, h: int, candidates, max_x: int, max_y: int) -> tuple[int, int, int, int]:
-        """Every candidate slid by 1..``_MAX_SHIFT_STEPS`` label heights down and up, in that order of
-        preference; the first free spot wins, else the one with the least overlap."""
+    def _place_shifted(self, w: int, h: int, candidates, max_x: int, max_y: int,
+                       avoid: Sequence[Sequence[int]]) -> tuple[int, int, int, int]:
+        """Every candidate slid by 1..``_MAX_SHIFT_STEPS`` steps (the label's height, at most
+        ``shift_step``) down and up, in that order of preference; the spot with the least overlap wins
+        (overlap with labels weighs more than the whole area, so ``avoid`` only breaks ties)."""
         base = np.asarray(candidates, dtype=np.float64).reshape(-1, 2)
-        steps = [0]
-        for k in range(1, _MAX_SHIFT_STEPS + 1):
-            steps += [k, -k]
-        spots = (base[None, :, :] + np.array(steps, np.float64)[:, None, None] * np.array([0.0, h]))
-        spots = np.round(spots.reshape(-1, 2)).astype(np.int64)
-        np.clip(spots[:, 0], 0, max_x, out=spots[:, 0])
-        np.clip(spots[:, 1], 0, max_y, out=spots[:, 1])
-        placed = self.rects.astype(np.int64)
-        ix = np.minimum(spots[:, None, 0] + w, placed[None, :, 2]) - np.maximum(spots[:, None, 0], placed[None, :, 0])
-        iy = np.minimum(spots[:, None, 1] + h, placed[None, :, 3]) - np.maximum(spots[:, None, 1], placed[None, :, 1])
-        overlap = (np.maximum(ix, 0) * np.maximum(iy, 0)).sum(axis=1)
-        x, y = spots[int(np.argmin(overlap))]  # argmin takes the first zero: the most preferred free spot
-        return self._take(int(x), int(y), w, h)
+        step = min(h, self.shift_step or h)  # tall blocks slide by rows, so they stay near what they label
+        xs = np.tile(np.clip(np.rint(base[:, 0]), 0, max_x), len(_SHIFT_STEPS))
+        ys = np.clip(np.rint(base[None, :, 1] + _SHIFT_STEPS[:, None] * step), 0, max_y).ravel()
+        rects = self.rects
+        weights = np.full(len(rects), float(self.width * self.height + 1))
+        if len(avoid):
+            rects = np.concatenate([rects, np.asarray(avoid, dtype=np.int32).reshape(-1, 4)])
+            weights = np.concatenate([weights, np.ones(len(rects) - len(weights))])
+        ix = np.minimum(xs[:, None] + w, rects[:, 2]) - np.maximum(xs[:, None], rects[:, 0])
+        iy = np.minimum(ys[:, None] + h, rects[:, 3]) - np.maximum(ys[:, None], rects[:, 1])
+        cost = (np.maximum(ix, 0) * np.maximum(iy, 0)) @ weights
+        best = int(np.argmin(cost))  # the first minimum: the most preferred spot
+        return self._take(int(xs[best]), int(ys[best]), w, h)
 
     def _take(self, x: int, y: int, w: int, h: int) -> tuple[int, int, int, int]:
         rect = (x, y, x + w, y + h)
@@ -145,6 +154,7 @@ class Canvas:
 
     ``image`` is (H, W', 3) BGR uint8; the frame occupies columns ``[0, frame_width)`` (W' is wider when a
     sidebar is attached). Sizes (:class:`engine.render_style.Metrics`) follow the frame, not the sidebar.
+    Text is drawn as opaque rows (:func:`engine.render_style.draw_text_row`).
     """
 
     def __init__(self, image: np.ndarray, frame_width: Optional[int] = None, text_scale: float = 1.0,
@@ -153,85 +163,46 @@ class Canvas:
         self.height = int(image.shape[0])
         self.frame_width = int(frame_width if frame_width is not None else image.shape[1])
         self.metrics: Metrics = metrics_for(self.frame_width, self.height, text_scale)
-        self.placer = LabelPlacer(self.frame_width, self.height)
+        self.placer = LabelPlacer(self.frame_width, self.height, shift_step=self.metrics.line_height)
         self.on_text = on_text
 
     def text_size(self, text: str) -> tuple[int, int]:
         """(width, height) of one label row holding ``text``, padding included."""
-        m = self.metrics
-        return text_width(text, m.font_scale, m.text_thickness) + 2 * m.pad, m.line_height
+        return row_width(text, self.metrics), self.metrics.line_height
 
-    def put_text(self, text: str, x: int, y: int, color: BGR) -> None:
-        """Draw ``text`` in a label row whose top-left corner is (x, y)."""
-        m = self.metrics
-        baseline_y = y + m.pad + m.text_height - m.baseline
-        cv2.putText(self.image, text, (x + m.pad, baseline_y), FONT, m.font_scale, color, m.text_thickness,
-                    cv2.LINE_AA)
+    def put_row(self, text: str, x: int, y: int, color: BGR, background: BGR,
+                width: Optional[int] = None) -> int:
+        """Draw an opaque text row with its top-left corner at (x, y); returns its width."""
+        drawn = draw_text_row(self.image, text, x, y, color, background, self.metrics, width)
         if self.on_text is not None:
-            w, h = self.text_size(text)
-            self.on_text(text, (x, y, x + w, y + h))
+            self.on_text(text, (x, y, x + self.text_size(text)[0], y + self.metrics.line_height))
+        return drawn
 
-    def fill(self, rect: Sequence[int], color: BGR, alpha: float = 1.0) -> None:
-        """Fill ``rect`` with ``color``; ``alpha < 1`` blends only that small region (cheap)."""
-        x1, y1, x2, y2 = (max(0, rect[0]), max(0, rect[1]), min(self.image.shape[1], rect[2]),
-                          min(self.height, rect[3]))
-        if x2 <= x1 or y2 <= y1:
-            return
-        if alpha >= 1.0:
-            cv2.rectangle(self.image, (x1, y1), (x2 - 1, y2 - 1), color, -1)  # faster than numpy slicing
-            return
-        roi = self.image[y1:y2, x1:x2]
-        if color == (0, 0, 0):
-            roi[...] = cv2.convertScaleAbs(roi, alpha=1.0 - alpha)  # darken: one cheap pass
-        else:
-            roi[...] = cv2.addWeighted(roi, 1.0 - alpha, np.full_like(roi, color), alpha, 0.0)
+    def fill(self, rect: Sequence[int], color: BGR) -> None:
+        """Fill the xyxy ``rect`` (x2, y2 exclusive) with ``color``, clipped to the image."""
+        x1, y1 = max(0, rect[0]), max(0, rect[1])
+        x2, y2 = min(self.image.shape[1], rect[2]), min(self.height, rect[3])
+        if x2 > x1 and y2 > y1:
+            cv2.rectangle(self.image, (x1, y1), (x2 - 1, y2 - 1), color, -1)
 
     def label(self, lines: Sequence[tuple[str, BGR]], candidates: Sequence[tuple[float, float]],
-              background: BGR, alpha: float = 1.0, stripe: Optional[BGR] = None) -> tuple[int, int, int, int]:
-        """Place and draw a block of text rows (each ``(text, colour)``) on a background.
+              background: BGR, stripe: Optional[BGR] = None,
+              avoid: Sequence[Sequence[int]] = ()) -> tuple[int, int, int, int]:
+        """Place and draw a block of opaque text rows (each ``(text, colour)``) on ``background``.
 
         ``candidates`` are top-left corners, best first (see :class:`LabelPlacer`); ``stripe`` adds a bar
-        of that colour on the block's left edge. Returns the block's rectangle.
+        of that colour on the block's left edge; ``avoid`` areas are kept clear when possible. Returns the
+        block's rectangle.
         """
         m = self.metrics
         stripe_w = m.pad if stripe is not None else 0
-        w = max(self.text_size(text)[0] for text, _ in lines) + stripe_w
-        h = m.line_height * len(lines)
-        rect = self.placer.place(w, h, candidates)
-        if alpha >= 1.0 and stripe is None:
-            self._paste_solid_label(lines, background, rect)
-        else:
-            self.fill(rect, background, alpha)
-            if stripe is not None:
-                self.fill((rect[0], rect[1], rect[0] + stripe_w, rect[3]), stripe)
-            for row, (text, color) in enumerate(lines):
-                self.put_text(text, rect[0] + stripe_w, rect[1] + row * m.line_height, color)
+        row_w = max(self.text_size(text)[0] for text, _ in lines)
+        rect = self.placer.place(row_w + stripe_w, m.line_height * len(lines), candidates, avoid)
+        for row, (text, color) in enumerate(lines):
+            self.put_row(text, rect[0] + stripe_w, rect[1] + row * m.line_height, color, background, row_w)
+        if stripe is not None:
+            self.fill((rect[0], rect[1], rect[0] + stripe_w, rect[3]), stripe)
         return rect
-
-    def _paste_solid_label(self, lines: Sequence[tuple[str, BGR]], background: BGR,
-                           rect: tuple[int, int, int, int]) -> None:
-        """Copy an opaque label from the sprite cache (rendering it once): the same badges and state
-        names come back every frame, and a copy costs a fraction of antialiased text drawing."""
-        m = self.metrics
-        key = (tuple(lines), background, m.font_scale, m.text_thickness, m.pad, m.line_height)
-        sprite = _SPRITES.get(key)
-        if sprite is None:
-            if len(_SPRITES) >= _MAX_SPRITES:
-                _SPRITES.clear()
-            sprite = np.empty((rect[3] - rect[1], rect[2] - rect[0], 3), np.uint8)
-            sprite[:] = background
-            for row, (text, color) in enumerate(lines):
-                cv2.putText(sprite, text, (m.pad, row * m.line_height + m.pad + m.text_height - m.baseline),
-                            FONT, m.font_scale, color, m.text_thickness, cv2.LINE_AA)
-            _SPRITES[key] = sprite
-        x1, y1 = rect[0], rect[1]
-        x2, y2 = min(rect[2], self.image.shape[1]), min(rect[3], self.height)
-        self.image[y1:y2, x1:x2] = sprite[: y2 - y1, : x2 - x1]
-        if self.on_text is not None:
-            for row, (text, _color) in enumerate(lines):
-                w, h = self.text_size(text)
-                y = y1 + row * m.line_height
-                self.on_text(text, (x1, y, x1 + w, y + h))
 
 
 # --------------------------------------------------------------------------------------------- helpers
@@ -278,6 +249,23 @@ def top_actions(person: Person, vocab: Vocabulary, k: int, threshold: float) -> 
     return [(int(i), float(probs[i])) for i in order if probs[i] >= threshold]
 
 
+def _group_table(vocab: Vocabulary) -> np.ndarray:
+    """(groups, longest group - 1) int: each group's PaSta indices without its no_interaction, padded
+    with 93 (an index past the end, read as probability -1)."""
+    table = _GROUP_TABLES.get(id(vocab))
+    if table is None or table[0] is not vocab:
+        sizes = [sl.stop - sl.start - 1 for sl in vocab.group_slices]
+        index = np.full((len(sizes), max(sizes)), len(vocab.pasta), np.int64)
+        for g, sl in enumerate(vocab.group_slices):
+            index[g, : sizes[g]] = np.arange(sl.start, sl.stop - 1)
+        table = (vocab, index)
+        _GROUP_TABLES[id(vocab)] = table
+    return table[1]
+
+
+_GROUP_TABLES: dict[int, tuple[Vocabulary, np.ndarray]] = {}
+
+
 def group_states(person: Person, vocab: Vocabulary, threshold: float) -> list[tuple[int, int, float]]:
     """Per PaSta group, its most likely state other than no_interaction, when its probability is >=
     ``threshold``: a list of (group index, global PaSta index, prob). Empty when the person has no PaSta."""
@@ -287,13 +275,12 @@ def group_states(person: Person, vocab: Vocabulary, threshold: float) -> list[tu
     if probs.shape != (len(vocab.pasta),):
         raise ValueError(f"Person.pasta has shape {probs.shape}, the vocabulary has {len(vocab.pasta)} "
                          "states; use the vocabulary the model was built with")
-    states = []
-    for g, sl in enumerate(vocab.group_slices):
-        group = probs[sl.start: sl.stop - 1]  # the last state of each group is no_interaction
-        best = int(np.argmax(group))
-        if group[best] >= threshold:
-            states.append((g, sl.start + best, float(group[best])))
-    return states
+    table = _group_table(vocab)
+    per_group = np.append(probs, np.float32(-1.0))[table]
+    best = per_group.argmax(axis=1)
+    best_prob = per_group[np.arange(len(table)), best]
+    return [(g, int(table[g, best[g]]), float(best_prob[g]))
+            for g in np.flatnonzero(best_prob >= threshold).tolist()]
 
 
 def _side_candidates(anchor: tuple[int, int, int, int], w: int, h: int, gap: int,
@@ -411,20 +398,24 @@ def _action_lines(person: Person, vocab: Vocabulary, top_k: int, threshold: floa
 
 def draw_actions(canvas: Canvas, persons: Sequence[Person], vocab: Vocabulary, top_k: int,
                  action_threshold: float) -> None:
-    """Each person's top actions as a block beside its box (right, else left, below, above), with a bar
-    in the track colour; blocks of people close together are stacked, never piled up."""
+    """Each person's top actions as a dark block beside its box (right, else left, below, above), with a
+    bar in the track colour; blocks of people close together are stacked, never piled up."""
     m = canvas.metrics
-    for person in persons:
-        box = _int_box(person.box)
+    boxes = [_int_box(p.box) for p in persons]
+    for index, person in enumerate(persons):
+        box = boxes[index]
         lines = _action_lines(person, vocab, top_k, action_threshold, max_chars=24)
         if box is None or not lines:
             continue
+        # Keep the block off other people and off this person's head and shoulders (top 40 % of the box).
+        head = (box[0], box[1], box[2], box[1] + (box[3] - box[1]) * 2 // 5)
+        avoid = [b for i, b in enumerate(boxes) if b is not None and i != index] + [head]
         w = max(canvas.text_size(t)[0] for t, _ in lines) + m.pad
         h = m.line_height * len(lines)
         x1, y1, x2, y2 = box
         candidates = [(x2 + m.gap, y1), (x1 - m.gap - w, y1), (x1, y2 + m.gap),
                       (x1, y1 - h - m.line_height), (x1 + m.gap, y1 + m.line_height)]
-        canvas.label(lines, candidates, (0, 0, 0), alpha=_LABEL_ALPHA, stripe=track_color(person.track_id))
+        canvas.label(lines, candidates, _PANEL, stripe=track_color(person.track_id), avoid=avoid)
 
 
 def _fit(canvas: Canvas, text: str, max_width: int) -> str:
@@ -437,32 +428,31 @@ def _fit(canvas: Canvas, text: str, max_width: int) -> str:
 def draw_sidebar(canvas: Canvas, persons: Sequence[Person], vocab: Vocabulary, top_k: int,
                  action_threshold: float) -> None:
     """The actions panel in the columns right of the frame (``canvas.image`` must be wider than
-    ``canvas.frame_width``): per person an "ID n" header in the track colour and its top actions."""
+    ``canvas.frame_width``): per person an "ID n" header in the track colour, its top actions and a rule
+    in the track colour; "+n more" when the panel is full."""
     m = canvas.metrics
     x0 = canvas.frame_width
     panel_w = canvas.image.shape[1] - x0
     if panel_w <= 0:
         return
-    canvas.image[:, x0:] = 0
-    chars = max(4, int(panel_w / max(1.0, canvas.text_size("n")[0] - 2 * m.pad)) - 4)
+    canvas.fill((x0, 0, x0 + panel_w, canvas.height), (0, 0, 0))
+    average_char = max(1, canvas.text_size("n" * 10)[0] - 2 * m.pad) / 10
+    name_chars = max(4, int((panel_w - 2 * m.pad) / average_char) - 5)  # room for " 100%"
     y = m.pad
     for n, person in enumerate(persons):
-        lines = _action_lines(person, vocab, top_k, action_threshold, max_chars=chars)
-        needed = m.line_height * (1 + max(1, len(lines)))
-        if y + needed > canvas.height:
-            canvas.put_text(f"+{len(persons) - n} more", x0 + m.pad, y, WHITE)
+        lines = _action_lines(person, vocab, top_k, action_threshold, max_chars=name_chars)
+        if y + m.line_height * (1 + max(1, len(lines))) > canvas.height:
+            canvas.put_row(f"+{len(persons) - n} more", x0 + m.pad, y, WHITE, (0, 0, 0))
             break
         color = track_color(person.track_id)
         header = f"ID {person.track_id}" if person.track_id >= 0 else "?"
-        hw, hh = canvas.text_size(header)
-        canvas.fill((x0 + m.pad, y, x0 + m.pad + hw, y + hh), color)
-        canvas.put_text(header, x0 + m.pad, y, text_color_on(color))
-        y += hh
-        for text, text_color in lines or [("-", (150, 150, 150))]:
-            canvas.put_text(_fit(canvas, text, panel_w - m.pad), x0 + m.pad, y, text_color)
+        canvas.put_row(header, x0 + m.pad, y, text_color_on(color), color)
+        y += m.line_height
+        for text, text_color in lines or [("-", _SEPARATOR)]:
+            canvas.put_row(_fit(canvas, text, panel_w - m.pad), x0 + m.pad, y, text_color, (0, 0, 0))
             y += m.line_height
-        cv2.line(canvas.image, (x0 + m.pad, y + m.pad // 2), (x0 + panel_w - m.pad, y + m.pad // 2), color,
-                 max(1, m.line_width // 2))
+        rule_y = y + m.pad // 2
+        canvas.fill((x0 + m.pad, rule_y, x0 + panel_w - m.pad, rule_y + max(1, m.line_width // 2)), color)
         y += m.pad * 2
 
 
@@ -493,48 +483,40 @@ def hud_segments(result: FrameResult) -> list[tuple[str, BGR]]:
 
 
 def _layout_hud(canvas: Canvas, result: FrameResult) -> Optional[_HudLayout]:
-    """Split the HUD segments into rows that fit the frame width; a row's pieces carry their separator
-    (``"24.7 fps | "``) so each piece is drawn where its measured width says."""
+    """Split the HUD segments into rows that fit the frame width, with a grey "|" between segments of a
+    row; each piece is an opaque text row, so pieces follow each other at their row widths."""
     segments = hud_segments(result)
     if not segments:
         return None
-    m = canvas.metrics
-    limit = canvas.frame_width - 2 * m.pad
-
-    def width(text: str) -> int:
-        return canvas.text_size(text)[0] - 2 * m.pad
-
+    sep_w = canvas.text_size("|")[0]
     rows: list[list[tuple[str, BGR]]] = [[]]
-    row_w = 0
+    widths = [0]
     for text, color in segments:
-        if rows[-1] and row_w + width(text) > limit:
-            last_text, last_color = rows[-1][-1]
-            rows[-1][-1] = (last_text[: -len(_HUD_SEPARATOR)], last_color)
+        w = canvas.text_size(text)[0]
+        if rows[-1] and widths[-1] + sep_w + w > canvas.frame_width:
             rows.append([])
-            row_w = 0
-        rows[-1].append((text + _HUD_SEPARATOR, color))
-        row_w += width(text + _HUD_SEPARATOR)
-    last_text, last_color = rows[-1][-1]
-    rows[-1][-1] = (last_text[: -len(_HUD_SEPARATOR)], last_color)
-    row_widths = [sum(width(t) for t, _ in row) for row in rows]
-    rect = (0, 0, min(canvas.frame_width, max(row_widths) + 2 * m.pad), m.line_height * len(rows))
+            widths.append(0)
+        if rows[-1]:
+            rows[-1].append(("|", _SEPARATOR))
+            widths[-1] += sep_w
+        rows[-1].append((text, color))
+        widths[-1] += w
+    rect = (0, 0, min(canvas.frame_width, max(widths)), canvas.metrics.line_height * len(rows))
     return _HudLayout(rows, rect)
 
 
 def _draw_hud_layout(canvas: Canvas, hud: _HudLayout) -> None:
-    m = canvas.metrics
-    canvas.fill(hud.rect, (0, 0, 0), _LABEL_ALPHA)
+    canvas.fill(hud.rect, _PANEL)
     for r, row in enumerate(hud.rows):
         x = hud.rect[0]
-        y = hud.rect[1] + r * m.line_height
+        y = hud.rect[1] + r * canvas.metrics.line_height
         for text, color in row:
-            canvas.put_text(text, x, y, color)
-            x += canvas.text_size(text)[0] - 2 * m.pad
+            x += canvas.put_row(text, x, y, color, _PANEL)
 
 
 def draw_hud(canvas: Canvas, result: FrameResult) -> None:
     """The heads-up line (:func:`hud_segments`) at the frame's top-left, wrapped to the frame width on a
-    translucent dark band; its area is reserved so labels placed afterwards avoid it."""
+    dark band; its area is reserved so labels placed afterwards avoid it."""
     hud = _layout_hud(canvas, result)
     if hud is not None:
         canvas.placer.reserve(hud.rect)

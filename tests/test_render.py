@@ -273,10 +273,10 @@ def test_hud_line_shows_fps_stage_ms_dropped_backend_and_pasta_off():
     frame = result([], fps=24.66, dropped=3, pose_backend="rtmpose-m", pasta_off="no PaSta weights")
     frame.timings = {"pose": 11.24, "tracker": 0.41}
     log = TextLog()
-    annotate(black(), frame, RenderConfig(), VOCAB, on_text=log)
-    line = "".join(log.texts)
+    annotate(black((1280, 720)), frame, RenderConfig(), VOCAB, on_text=log)
+    line = " ".join(log.texts)
     assert line == "24.7 fps | pose 11.2, tracker 0.4 ms | dropped 3 | pose: rtmpose-m | PaSta off: no PaSta weights"
-    assert all(r[1] == 0 for _, r in log.items)  # one row at the top of a 640-px frame
+    assert all(r[1] == 0 for _, r in log.items)  # one row at the top of a 1280-px frame
     log = TextLog()
     annotate(black((320, 180)), dataclasses.replace(frame, image_size=(320, 180)), RenderConfig(), VOCAB,
              on_text=log)
@@ -338,3 +338,33 @@ def test_synthetic_result_drives_every_element():
     annotate(black((1280, 720)), frame, RenderConfig(), VOCAB, on_text=log)
     assert sum(t.startswith("ID ") for t in log.texts) == 5
     assert sum(t.endswith("%") for t in log.texts) == 15
+
+
+def test_action_blocks_keep_off_other_people_and_their_own_head():
+    boxes = [(200, 150, 360, 600), (380, 150, 540, 600), (560, 150, 720, 600)]
+    people = [person(b, track_id=i + 1, actions=actions_with(ride=0.9, hold=0.6)) for i, b in enumerate(boxes)]
+    log = TextLog()
+    annotate(black((1280, 720)), result(people, size=(1280, 720)), QUIET, VOCAB, on_text=log)
+    rows = [r for t, r in log.items if t.endswith("%")]
+    assert len(rows) == 6
+    for k, rect in enumerate(rows):
+        own = k // 2
+        for i, b in enumerate(boxes):
+            if i != own:
+                assert not overlap(rect, b), (k, rect, b)
+        head = (boxes[own][0], boxes[own][1], boxes[own][2], boxes[own][1] + 180)
+        assert not overlap(rect, head)
+
+
+def test_text_sprite_cache_stays_within_its_budget(monkeypatch):
+    from engine import render_style
+
+    monkeypatch.setattr(render_style._words, "limit_bytes", 20_000)
+    render_style._words.clear()
+    m = metrics_for(1280, 720)
+    image = black((1280, 720))
+    for i in range(300):
+        render_style.draw_text_row(image, f"w{i}", 10, 10, (255, 255, 255), (0, 0, 0), m)
+        assert render_style._words._bytes <= 20_000
+    assert image[10: 10 + m.line_height, 10:60].max() > 200  # the text is there
+    render_style._words.clear()
