@@ -193,7 +193,7 @@ def sidebar_width(width: int, height: int, text_scale: float = 1.0) -> int:
     """Width in pixels of the actions sidebar added right of a ``width × height`` frame.
 
     Wide enough for :data:`SIDEBAR_CHARS` average characters at the frame's font size plus padding
-    (1280×720: 230 px; 640×272: 187 px; 3840×2160: 660 px).
+    (1280×720: 226 px; 640×272 and smaller: 172 px; 1920×1080: 336 px; 3840×2160: 670 px).
     """
     m = metrics_for(width, height, text_scale)
     return text_width("n" * SIDEBAR_CHARS, m.font_scale, m.text_thickness) + 4 * m.pad
