@@ -518,7 +518,8 @@ def _example(option: str) -> str:
 
 
 def open_sinks(out=None, results=None, vectors=None, tracks=None, fps: float = 25.0, vocab=None, *,
-               live: bool = False, size: Optional[tuple[int, int]] = None) -> list:
+               live: bool = False, size: Optional[tuple[int, int]] = None, video_preset: str = "veryfast",
+               video_crf: int = 23, top_actions: int = 5) -> list:
     """The sinks a run asks for, after checking every path can be written.
 
     Args:
@@ -527,6 +528,9 @@ def open_sinks(out=None, results=None, vectors=None, tracks=None, fps: float = 2
         fps: frame rate of the video (the source's); live: time video frames by their timestamps.
         vocab: the :class:`~engine.vocab.Vocabulary` (loaded when None and needed).
         size: fixed video size (w, h); None = the first frame's.
+        video_preset, video_crf: libx264 speed/size trade-off ("ultrafast" ≈ 3-4× faster than "veryfast",
+            about twice the bytes) and quality (lower = better; 23 is x264's default).
+        top_actions: actions listed per person in the JSONL.
     Raises :class:`SinkError` (nothing is left open) when a path cannot be written.
     """
     requested = [(option, value) for option, value in
@@ -552,9 +556,9 @@ def open_sinks(out=None, results=None, vectors=None, tracks=None, fps: float = 2
     sinks: list = []
     try:
         if out:
-            sinks.append(VideoSink(out, fps, size, use_timestamps=live))
+            sinks.append(VideoSink(out, fps, size, use_timestamps=live, preset=video_preset, crf=video_crf))
         if results:
-            sinks.append(JsonlSink(results, vocab))
+            sinks.append(JsonlSink(results, vocab, top_actions=top_actions))
         if vectors:
             sinks.append(VectorSink(vectors, vocab))
         if tracks:

@@ -341,6 +341,7 @@ class VideoFileSource(Source):
                        if stream.start_time is not None and stream.time_base else 0.0)
         self.damaged_packets = 0
         self._seeked_past_end = False
+        self._demux_failed = False
         self._damage: str = ""
         self._next_index = 0
         self._skip_before: Optional[float] = None
@@ -370,7 +371,8 @@ class VideoFileSource(Source):
             except StopIteration:
                 return
             except av.error.FFmpegError as exc:
-                self._damage = f"reading the file failed after frame {self._next_index - 1} ({_describe_av_error(exc)})"
+                self._damage = f"reading the file failed ({_describe_av_error(exc)})"
+                self._demux_failed = True
                 return
             try:
                 decoded = packet.decode()
@@ -404,15 +406,19 @@ class VideoFileSource(Source):
     def _end_message(self) -> str:
         read = self._next_index
         expected = self.frame_count
+        of = f" of {expected}" if expected else ""
         short = self._exact_count and read < expected - 1 and not self._seeked_past_end  # 1 frame of slack
-        if self._damage or short:
-            of = f" of {expected}" if expected else ""
-            detail = self._damage or "the file ends early"
-            truncated = _mp4_truncation(self.path)
-            if truncated:
-                detail = f"{detail}; {truncated}"
+        truncated = _mp4_truncation(self.path) if (short or self._demux_failed or self.damaged_packets) else None
+        if truncated or self._demux_failed:
+            detail = "; ".join(d for d in (self._damage, truncated) if d)
             return (f"{self.name}: damaged or truncated video: stopped after {read}{of} frames ({detail}); "
                     f"frames before the damage were processed")
+        if self.damaged_packets:
+            return (f"{self.name}: damaged video: {read}{of} frames decoded, {self.damaged_packets} damaged "
+                    f"packet(s) skipped (the first: {self._damage})")
+        if short:
+            return (f"{self.name}: the video ended early: {read}{of} frames (the file is damaged or its index "
+                    f"is wrong)")
         return f"end of {self.name} ({read} frames)"
 
     def seek(self, index: int) -> None:
@@ -427,6 +433,7 @@ class VideoFileSource(Source):
         # absorbs timestamp rounding.
         self._skip_before = target - 0.5 / self.fps
         self._next_index = index
+        self._demux_failed = False
         self.end_reason = ""
 
     def close(self) -> None:

@@ -106,6 +106,20 @@ def test_truncated_faststart_mp4_yields_frames_up_to_the_damage_then_explains(tm
     assert str(cut) in source.end_reason
 
 
+def test_corruption_mid_file_skips_the_bad_packets_and_goes_on(tmp_path):
+    path = tmp_path / "scratched.mp4"
+    write_test_video(path, frames=60, options={"movflags": "faststart"})
+    data = bytearray(path.read_bytes())
+    middle = len(data) * 2 // 3
+    data[middle:middle + 300] = np.random.default_rng(1).integers(0, 256, 300, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(data))
+    source = open_source(path)
+    frames = list(source)
+    assert [decode_index(f.image) for f in frames[:10]] == list(range(10))  # before the damage: intact
+    assert 0 < len(frames) < 60 and frames[-1].timestamp >= 55 / 25  # after it, reading went on
+    assert "damaged video" in source.end_reason and "skipped" in source.end_reason
+
+
 def test_sample_cut_in_half_without_index_is_a_clear_error(tmp_path, sample_clip):
     data = sample_clip.read_bytes()
     cut = tmp_path / "bikes_half.mp4"
