@@ -498,8 +498,11 @@ def check_writable(path: str | os.PathLike, option: str = "output") -> Path:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise SinkError(f"{path}: cannot create the folder {folder} ({exc.strerror or exc}); choose a "
-                        f"writable location for {option}") from None
+        blocker = next((p for p in (folder, *folder.parents) if p.exists()), None)
+        why = (f"{blocker} is a file, not a folder" if blocker is not None and not blocker.is_dir()
+               else exc.strerror or str(exc))
+        raise SinkError(f"{path}: cannot create the folder {folder} ({why}); choose a writable location "
+                        f"for {option}") from None
     try:
         handle, probe = tempfile.mkstemp(prefix=".a2v-write-test-", dir=folder)
         os.close(handle)
