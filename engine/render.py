@@ -88,6 +88,7 @@ class LabelPlacer:
         self.shift_step = int(shift_step)  # slide distance; 0 = the label's height
         self._rects = np.zeros((64, 4), np.int32)
         self._count = 0
+        self._taken: list[tuple[int, int, int, int]] = []  # the same rectangles, for the pure-Python path
 
     @property
     def rects(self) -> np.ndarray:
@@ -100,6 +101,7 @@ class LabelPlacer:
             self._rects = np.concatenate([self._rects, np.zeros_like(self._rects)])
         self._rects[self._count] = rect
         self._count += 1
+        self._taken.append(tuple(int(v) for v in rect))
 
     def place(self, w: int, h: int, candidates: Sequence[tuple[float, float]],
               avoid: Sequence[Sequence[int]] = ()) -> tuple[int, int, int, int]:
@@ -109,7 +111,7 @@ class LabelPlacer:
         max_x, max_y = max(0, self.width - w), max(0, self.height - h)
         # Fast path in plain Python: usually one of the first spots is free, and numpy's per-call overhead
         # would cost more than these few comparisons.
-        blocked = self._rects[: self._count].tolist() + [list(r) for r in avoid]
+        blocked = self._taken + list(avoid) if len(avoid) else self._taken
         for cx, cy in candidates:
             x = min(max(int(round(cx)), 0), max_x)
             y = min(max(int(round(cy)), 0), max_y)
