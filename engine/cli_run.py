@@ -96,7 +96,7 @@ def run_command(args: argparse.Namespace) -> int:
     source = open_source(args.source, config.source)
     try:
         sinks = open_sinks(out=args.out, results=args.results, vectors=args.vectors, tracks=args.tracks,
-                           fps=source.fps, vocab=load_vocab())
+                           fps=source.fps, vocab=load_vocab(), live=source.is_live)
         stages = build_stages(config)
     except BaseException:
         source.close()
@@ -125,4 +125,10 @@ def run_command(args: argparse.Namespace) -> int:
     print(f"a2v: {how}: {stats['frames']} frames in {elapsed:.1f} s "
           f"({stats['frames'] / max(elapsed, 1e-9):.1f} fps{dropped}); wrote {outputs or 'nothing'}",
           file=sys.stderr)
-    return 130 if interrupted else 0
+    if interrupted:
+        return 130
+    if "damaged" in pipe.stop_reason or "truncated" in pipe.stop_reason:
+        # The frames before the damage are in the outputs; still tell the user (and scripts) the input was bad.
+        print(f"a2v: error: {pipe.stop_reason}", file=sys.stderr)
+        return 3
+    return 0

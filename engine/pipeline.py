@@ -137,6 +137,7 @@ class Pipeline:
         self.stop_reason: str = ""
         self.frames_read = 0
         self.frames_done = 0
+        self.live_dropped = 0  # frames replaced in the inference queue (live sources)
         self._fps = 0.0
         self._meter = _RateMeter()
         self._started = False
@@ -159,6 +160,12 @@ class Pipeline:
             self.stop_reason = reason
         self._stop.set()
         self._playing.set()
+        if getattr(self.source, "is_live", False):
+            # A stalled stream can block read() for seconds; a live source's close() wakes it.
+            try:
+                self.source.close()
+            except Exception:  # noqa: BLE001
+                log.exception("closing the live source failed")
 
     def join(self, timeout: Optional[float] = None) -> bool:
         """Wait for all threads; True when they have all ended."""
@@ -214,9 +221,14 @@ class Pipeline:
                 reconfigure(self.config)
 
     @property
+    def dropped(self) -> int:
+        """Frames a live source dropped: overwritten in the reader, or replaced before inference."""
+        return int(getattr(self.source, "dropped", 0) or 0) + self.live_dropped
+
+    @property
     def stats(self) -> dict:
         return {"frames": self.frames_done, "read": self.frames_read, "fps": self._fps,
-                "dropped": int(getattr(self.source, "dropped", 0) or 0)}
+                "dropped": self.dropped}
 
     def run(self, progress: Optional[Callable[[int], None]] = None) -> dict:
         """Start, wait until the end (Ctrl-C stops cleanly), raise the run's error if any; returns stats."""
@@ -300,7 +312,9 @@ class Pipeline:
                     if due > now:
                         self._stop.wait(min(due - now, 1.0))
                 self.frames_read += 1
-                if not self._put(self._frames, frame):
+                if getattr(self.source, "is_live", False):
+                    self._put_latest(frame)
+                elif not self._put(self._frames, frame):
                     break
         except BaseException as exc:  # noqa: BLE001 - reported to the caller with the stage name
             self._fail("source", index + 1, exc)
@@ -310,6 +324,23 @@ class Pipeline:
                 self.source.close()  # here, not elsewhere: only this thread ever reads the source
             except Exception:  # noqa: BLE001
                 log.exception("closing the source failed")
+
+    def _put_latest(self, frame) -> None:
+        """Live sources: a frame still waiting for inference is replaced by the newer one (counted as
+        dropped), so the view lags by at most one inference period."""
+        while True:
+            try:
+                self._frames.put_nowait(frame)
+                return
+            except queue.Full:
+                try:
+                    stale = self._frames.get_nowait()
+                except queue.Empty:
+                    continue
+                if stale is _END:  # never drop the end token
+                    self._frames.put_nowait(stale)
+                    return
+                self.live_dropped += 1
 
     def _put_end(self, q: queue.Queue) -> None:
         while True:
@@ -348,7 +379,7 @@ class Pipeline:
         equally among the frames); the others see frame after frame, in order.
         """
         results = []
-        dropped = int(getattr(self.source, "dropped", 0) or 0)
+        dropped = self.dropped
         for item in batch:
             height, width = item.image.shape[:2]
             result = FrameResult(index=item.index, timestamp=float(item.timestamp),

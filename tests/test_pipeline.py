@@ -250,3 +250,24 @@ def test_batching_stage_gets_frames_in_order():
     flat = [i for b in stage.batches for i in b]
     single = [i for i in range(40) if i not in flat]
     assert sorted(flat + single) == list(range(40))
+
+
+class FastLiveSource(ListSource):
+    """A live source that always has a new frame (a camera faster than inference)."""
+
+    is_live = True
+    can_seek = False
+
+
+def test_live_source_latest_frame_wins_before_inference():
+    sink = RecordingSink()
+    pipe = Pipeline(FastLiveSource(100_000), [PassThroughStage("slow", 20.0)], sinks=[sink], render=None)
+    pipe.start()
+    time.sleep(0.6)
+    pipe.stop()
+    assert pipe.join(2.0)
+    processed = sink.indices
+    assert 5 <= len(processed) <= 40
+    # Frames were skipped, not queued: the gaps grow with the producer's lead, and drops are counted.
+    assert processed[-1] - processed[0] > len(processed) * 5
+    assert pipe.dropped > 0 and pipe.dropped + len(processed) <= pipe.frames_read
