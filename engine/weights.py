@@ -44,7 +44,7 @@ __all__ = [
 
 
 class WeightsError(RuntimeError):
-    """A weights file is missing a check: wrong hash, truncated, corrupt, or not what its entry expects."""
+    """A weights file failed a check: wrong hash, truncated, corrupt, or not what its entry expects."""
 
 
 class WeightsNotFound(WeightsError):
@@ -494,7 +494,8 @@ def load_state_dict(name_or_path: str | os.PathLike, map_location="cpu") -> dict
         first = text.strip().splitlines()[0][:160] if text.strip() else type(exc).__name__
         if any(s in text for s in ("zip archive", "PytorchStreamReader", "central directory", "unexpected EOF",
                                    "file read failed", "invalid header", "magic number")):
-            raise WeightsError(f"{source} is truncated, corrupt or not a torch.save file ({first}); download it again") from None
+            raise WeightsError(f"{source} is truncated, corrupt or not a torch.save file ({first}); "
+                               f"download it again") from None
         raise WeightsError(f"{source} cannot be loaded ({first})") from None
     return _unwrap(obj, source)
 
@@ -509,7 +510,7 @@ def load_array(name_or_path: str | os.PathLike):
     except ValueError as exc:
         raise WeightsError(f"array file {path} is not a plain .npy array ({str(exc)[:120]})") from None
     except (OSError, EOFError) as exc:
-        raise WeightsError(f"array file {path} is truncated, corrupt or not a torch.save file ({str(exc)[:120]})") from None
+        raise WeightsError(f"array file {path} is truncated or corrupt ({str(exc)[:120]})") from None
     if not isinstance(array, np.ndarray) or array.dtype.kind not in "fiu":
         raise WeightsError(f"array file {path} does not hold a numeric array")
     return array.astype(np.float32, copy=False)

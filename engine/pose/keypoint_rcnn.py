@@ -84,10 +84,12 @@ class KeypointRCNNBackend(BasePoseBackend):
         self.min_size = int(min_size)
         self.score_threshold = float(score_threshold)
         self.fp16 = bool(fp16) and self.device.type == "cuda"
+        # Weights first: a missing file fails fast, before the model is built.
+        state = _load_weights(weights, fetch) if weights is not None else None
         self.model = build_model(self.min_size, self.score_threshold, detections_per_img)
         self.weights_label = "random weights" if weights is None else str(weights)
-        if weights is not None:
-            self.model.load_state_dict(_load_weights(weights, fetch), strict=True)
+        if state is not None:
+            self.model.load_state_dict(state, strict=True)
         self.model.eval().to(self.device)
 
     @torch.inference_mode()
