@@ -1,0 +1,112 @@
+"""``python main.py gui`` (also the default with no command): the window, or a scripted screenshot.
+
+``--source S --screenshot FILE --quit-after-frames N`` opens the window on S, processes N frames, selects
+the person seen longest, saves a PNG of the whole window and exits (0, or 1 when the window shows an
+error: the screenshot then shows the error too). With ``--screenshot`` and no display, Qt's offscreen
+platform is used, so it works on a headless box without Xvfb.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_CLIP = ROOT / "assets" / "sample" / "bikes.mp4"
+WINDOW_SIZE = (1600, 1000)
+POLL_MS = 50
+
+
+def register_cli(subparsers) -> None:
+    from engine.cli_run import add_config_arguments
+
+    parser = subparsers.add_parser(
+        "gui", help="the window: live view, per-person PaSta timelines, recording (default command)",
+        description="Watch a video, webcam, stream or image folder with part states, actions and A2V "
+                    "vectors per tracked person. Without --source the bundled sample clip opens.")
+    parser.add_argument("--source", help="webcam index, video file, rtsp/http URL, image folder, glob or .txt "
+                                         "list (default: the bundled sample clip)")
+    parser.add_argument("--screenshot", metavar="FILE.png",
+                        help="save a screenshot of the whole window after --quit-after-frames frames and exit")
+    parser.add_argument("--quit-after-frames", type=int, metavar="N",
+                        help="process N frames, then exit (with --screenshot: save it first)")
+    add_config_arguments(parser)
+    parser.set_defaults(func=run_gui)
+
+
+def _has_display() -> bool:
+    if sys.platform != "linux":
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+                or os.environ.get("QT_QPA_PLATFORM"))
+
+
+def run_gui(args: argparse.Namespace) -> int:
+    """Build the window for ``args`` (see :func:`register_cli`) and run Qt's event loop; the exit code."""
+    from engine.cli_run import config_from_args
+
+    screenshot = getattr(args, "screenshot", None)
+    quit_after = getattr(args, "quit_after_frames", None)
+    if quit_after is not None and quit_after < 1:
+        raise ValueError(f"--quit-after-frames {quit_after}: must be at least 1")
+    if screenshot and Path(screenshot).suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp"):
+        raise ValueError(f"{screenshot}: --screenshot must be an image file name ending in .png")
+    config = config_from_args(args)
+    if not _has_display():
+        if not screenshot:
+            raise RuntimeError("no display: run the window on a desktop, under Xvfb (xvfb-run -a python main.py "
+                               "gui), or use --screenshot FILE.png (works headless)")
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+
+    from PyQt5.QtCore import QTimer
+    from PyQt5.QtWidgets import QApplication
+
+    from app.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "a2v"])
+    app.setApplicationName("a2v")
+    window = MainWindow(config)
+    window.resize(*WINDOW_SIZE)
+    window.show()
+    source = getattr(args, "source", None) or str(SAMPLE_CLIP)
+    window.open_source(source, max_frames=quit_after)
+    if not (screenshot or quit_after):
+        return int(app.exec_())
+
+    outcome = {"code": 0}
+    target = quit_after or 0
+
+    def finish_when_done() -> None:
+        pipe = window.pipeline
+        done = pipe is None or not pipe.running or (target and window.frames_received >= target)
+        if not done:
+            return
+        poll.stop()
+        window._on_frames()  # results still queued for the GUI
+        _select_longest_seen(window)
+        app.processEvents()
+        if screenshot:
+            Path(screenshot).parent.mkdir(parents=True, exist_ok=True)
+            if not window.save_screenshot(screenshot):
+                outcome["code"] = 2
+            else:
+                print(f"a2v: screenshot saved: {screenshot} ({window.frames_received} frames)", file=sys.stderr)
+        if window.last_error and outcome["code"] == 0:
+            print(f"a2v: error shown in the window: {window.last_error}", file=sys.stderr)
+            outcome["code"] = 1
+        window.close()
+        app.quit()
+
+    poll = QTimer()
+    poll.timeout.connect(finish_when_done)
+    poll.start(POLL_MS)
+    app.exec_()
+    return outcome["code"]
+
+
+def _select_longest_seen(window) -> None:
+    tracks = list(window.history.tracks.values())
+    if tracks and window.panel.selected_track is None:
+        window.panel.select_track(max(tracks, key=lambda t: t.frames_seen).track_id)
+    window.panel.refresh(force=True)

@@ -1,0 +1,557 @@
+"""The main window: video view with transport controls, person side panel, settings dock, status bar.
+
+The window only shows and controls. All work runs on the pipeline's threads; results reach the GUI through
+:class:`app.bridge.FrameBridge` (a queued signal). The newest frame is painted as soon as it arrives; the
+side panel and the status bar are redrawn by a 10 Hz timer, and only when something changed.
+
+Errors (a file that does not open, a camera in use, a stream that drops, a stage that fails) are shown in
+a banner above the video with the fix; ``last_error`` holds the text. The window keeps running.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+from engine.cvcompat import cv2  # noqa: F401 - first, so OpenCV cannot break PyQt5's plugin path
+
+from PyQt5.QtCore import Qt, QTimer
+from PyQt5.QtWidgets import (QAction, QComboBox, QDockWidget, QFileDialog, QFrame, QHBoxLayout, QLabel,
+                             QMainWindow, QPushButton, QSlider, QStyle, QVBoxLayout, QWidget)
+
+from app.bridge import FrameBridge
+from app.history import PersonHistory
+from app.person_panel import PersonPanel
+from app.session import RunSession
+from app.settings_dock import SettingsDock
+from app.video_view import VideoView
+from engine.config import Config, ConfigError, apply_override
+from engine.types import FrameResult
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_CLIP = ROOT / "assets" / "sample" / "bikes.mp4"
+REFRESH_MS = 100           # side panel and status bar: ~10 Hz
+SPEEDS = (("0.25×", 0.25), ("0.5×", 0.5), ("1×", 1.0), ("2×", 2.0), ("4×", 4.0), ("max", None))
+# Errors a user can fix (bad input, missing weights, bad setting): shown in the banner, never a crash.
+USER_ERRORS = (ValueError, RuntimeError, OSError, LookupError, ImportError)
+
+
+class ErrorBanner(QFrame):
+    """A non-modal message strip above the video: the error and its fix, with a Dismiss button."""
+
+    def __init__(self, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("error_banner")
+        self.setStyleSheet("#error_banner { background: #fde2e1; border: 1px solid #d9534f; }"
+                           "QLabel { color: #611a15; }")
+        self.label = QLabel("")
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        dismiss = QPushButton("Dismiss")
+        dismiss.clicked.connect(self.hide)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(8, 4, 8, 4)
+        row.addWidget(self.label, 1)
+        row.addWidget(dismiss)
+        self.hide()
+
+    def show_message(self, text: str) -> None:
+        self.label.setText(text)
+        self.show()
+
+
+def _fix_for_pipeline_error(exc: BaseException) -> str:
+    stage = getattr(exc, "stage", "")
+    if stage == "source":
+        return "the input stopped delivering frames: check the file or the connection, then open it again (File → Open)"
+    if stage.startswith("sink") or stage == "recording":
+        return "an output could not be written: check free disk space and the folder's permissions"
+    return "change the settings (e.g. the pose backend or device) and press Restart, or open the source again"
+
+
+class MainWindow(QMainWindow):
+    """See the module docstring.
+
+    Args:
+        config: the run's config (``config.render`` is read by the renderer every frame: overlay toggles
+            apply at once).
+        stages_factory: ``factory(config) -> stages``; default ``engine.pipeline.build_stages``.
+        history_frames: frames of history kept per person (the timeline's length).
+    """
+
+    def __init__(self, config: Config, stages_factory: Optional[Callable] = None, history_frames: int = 900,
+                 run_root: Optional[Path] = None) -> None:
+        super().__init__()
+        from engine.vocab import load_vocab
+
+        self.setWindowTitle("a2v — Activity2Vec")
+        self.config = config
+        self.vocab = load_vocab()
+        self.session = RunSession(config, stages_factory, self.vocab, run_root=run_root)
+        self.history = PersonHistory(max_frames=history_frames)
+        self.bridge = FrameBridge()
+        self.bridge.frames_ready.connect(self._on_frames, Qt.QueuedConnection)
+        self.bridge.failed.connect(self._on_pipeline_error, Qt.QueuedConnection)
+        self.last_error: Optional[str] = None
+        self.last_result: Optional[FrameResult] = None
+        self.last_frame = None
+        self.frames_received = 0
+        self.pending_restart: dict[str, object] = {}
+        self.speed: Optional[float] = 1.0
+        self._ended_reported = False
+
+        self.banner = ErrorBanner()
+        self.view = VideoView()
+        self.view.clicked.connect(self._on_view_clicked)
+        central = QWidget()
+        column = QVBoxLayout(central)
+        column.setContentsMargins(4, 4, 4, 4)
+        column.addWidget(self.banner)
+        column.addWidget(self.view, 1)
+        column.addLayout(self._transport_bar())
+        self.setCentralWidget(central)
+
+        self.panel = PersonPanel(self.vocab, self.history)
+        self.panel.csv_button.clicked.connect(self._ask_timeline_csv)
+        self.panel.png_button.clicked.connect(self._ask_timeline_png)
+        self.panel_dock = QDockWidget("Persons", self)
+        self.panel_dock.setObjectName("persons_dock")
+        self.panel_dock.setWidget(self.panel)
+        self.addDockWidget(Qt.RightDockWidgetArea, self.panel_dock)
+        self.settings = SettingsDock(config, self)
+        self.settings.changed.connect(self.apply_setting)
+        self.settings.restart_requested.connect(self.restart_pipeline)
+        self.addDockWidget(Qt.RightDockWidgetArea, self.settings)
+        self.tabifyDockWidget(self.settings, self.panel_dock)  # one column: the video keeps the width
+        self.panel_dock.raise_()
+
+        self._status_labels = {name: QLabel("") for name in ("fps", "timings", "dropped", "pose", "pasta", "rec")}
+        for label in self._status_labels.values():
+            self.statusBar().addPermanentWidget(label)
+        self._build_menus()
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self._tick)
+        self._timer.start(REFRESH_MS)
+        self._update_transport()
+
+    # ------------------------------------------------------------------------------------------ layout
+    def _transport_bar(self) -> QHBoxLayout:
+        style = self.style()
+        self.play_button = QPushButton(style.standardIcon(QStyle.SP_MediaPause), "Pause")
+        self.play_button.clicked.connect(self.toggle_play)
+        self.step_button = QPushButton(style.standardIcon(QStyle.SP_MediaSkipForward), "Step")
+        self.step_button.clicked.connect(self.step)
+        self.slider = QSlider(Qt.Horizontal)
+        self.slider.sliderReleased.connect(lambda: self.seek(self.slider.value()))
+        self.slider.actionTriggered.connect(self._on_slider_action)
+        self.position_label = QLabel("")
+        self.speed_combo = QComboBox()
+        for text, value in SPEEDS:
+            self.speed_combo.addItem(text, value)
+        self.speed_combo.setCurrentIndex(2)
+        self.speed_combo.currentIndexChanged.connect(lambda i: self.set_speed(self.speed_combo.itemData(i)))
+        self.record_button = QPushButton("● Record")
+        self.record_button.setCheckable(True)
+        self.record_button.clicked.connect(self._on_record_clicked)
+        row = QHBoxLayout()
+        for widget in (self.play_button, self.step_button):
+            row.addWidget(widget)
+        row.addWidget(self.slider, 1)
+        for widget in (self.position_label, QLabel("speed"), self.speed_combo, self.record_button):
+            row.addWidget(widget)
+        return row
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        entries = (
+            ("&Open source…", "Ctrl+O", self.ask_source),
+            ("Open the &sample clip", None, lambda: self.open_source(str(SAMPLE_CLIP))),
+            (None, None, None),
+            ("&Export results (JSONL, NPZ, MOT)…", "Ctrl+E", self._ask_export_results),
+            ("Export timeline as &CSV…", None, self._ask_timeline_csv),
+            ("Export timeline as &PNG…", None, self._ask_timeline_png),
+            ("Save &screenshot…", "Ctrl+Shift+S", self._ask_screenshot),
+            (None, None, None),
+            ("&Quit", "Ctrl+Q", self.close),
+        )
+        for text, shortcut, slot in entries:
+            if text is None:
+                file_menu.addSeparator()
+                continue
+            action = QAction(text, self)
+            if shortcut:
+                action.setShortcut(shortcut)
+            action.triggered.connect(slot)
+            file_menu.addAction(action)
+        view_menu = self.menuBar().addMenu("&View")
+        view_menu.addAction(self.panel_dock.toggleViewAction())
+        view_menu.addAction(self.settings.toggleViewAction())
+
+    # ------------------------------------------------------------------------------------------ errors
+    def show_error(self, message: str) -> None:
+        """Show ``message`` (what went wrong and the fix) in the banner; the window keeps running."""
+        self.last_error = " ".join(str(message).split())
+        log.error("%s", self.last_error)
+        self.banner.show_message(self.last_error)
+
+    def clear_error(self) -> None:
+        self.last_error = None
+        self.banner.hide()
+
+    def _on_pipeline_error(self, exc) -> None:
+        self.show_error(f"{exc} — {_fix_for_pipeline_error(exc)}")
+        self._update_transport()
+
+    # ----------------------------------------------------------------------------------------- sources
+    @property
+    def pipeline(self):
+        return self.session.pipeline
+
+    @property
+    def source(self):
+        return self.session.source
+
+    def ask_source(self) -> None:
+        from app.source_dialog import SourceDialog
+
+        dialog = SourceDialog(self, initial=self.session.spec or str(SAMPLE_CLIP))
+        if dialog.exec_() and dialog.spec:
+            self.open_source(dialog.spec)
+
+    def open_source(self, spec: str, start_frame: int = 0, paused: bool = False,
+                    max_frames: Optional[int] = None) -> bool:
+        """Open ``spec`` (webcam index, file, URL, folder) and start playing; False (banner shown) on error."""
+        new_source = spec != self.session.spec
+        on_frame, on_error = self.bridge.callbacks()
+        try:
+            self.session.open(spec, on_frame, on_error, start_frame=start_frame, paused=paused,
+                              max_frames=max_frames)
+        except USER_ERRORS as exc:
+            self.show_error(str(exc) or type(exc).__name__)
+            self._update_transport()
+            return False
+        self.clear_error()
+        self._ended_reported = False
+        if new_source:
+            self.history.clear()
+            self.panel.clear()
+            self.frames_received = 0
+        self.pending_restart.clear()
+        self.settings.set_pending([])
+        self._apply_speed()
+        source = self.session.source
+        self.setWindowTitle(f"a2v — {source.name}")
+        self.statusBar().showMessage("; ".join(self.session.stage_descriptions), 10000)
+        self._update_transport()
+        return True
+
+    def restart_pipeline(self) -> bool:
+        """Apply settings that need new stages: reopen the source where it is (file sources) and go on."""
+        for key, value in list(self.pending_restart.items()):
+            try:
+                apply_override(self.config, f"{key}={_yaml_value(value)}")
+            except ConfigError as exc:
+                self.show_error(f"{exc}")
+        if self.session.spec is None:
+            self.pending_restart.clear()
+            self.settings.set_pending([])
+            return False
+        was_paused = self.pipeline is not None and self.pipeline.paused
+        start = (self.last_result.index + 1) if self.last_result is not None and self._can_seek() else 0
+        recording = self.session.recording.path
+        if recording is not None:
+            self.stop_recording()
+            self.statusBar().showMessage(f"Recording stopped by the restart; saved to {recording}", 10000)
+        return self.open_source(self.session.spec, start_frame=start, paused=was_paused)
+
+    def _can_seek(self) -> bool:
+        return bool(getattr(self.session.source, "can_seek", False))
+
+    # --------------------------------------------------------------------------------------- transport
+    def toggle_play(self) -> None:
+        pipe = self.pipeline
+        if pipe is not None and pipe.running and not pipe.paused:
+            self.pause()
+        else:
+            self.play()
+
+    def play(self) -> None:
+        pipe = self.pipeline
+        if pipe is None:
+            return
+        if not pipe.running and self.session.spec is not None and not self.session.source.is_live:
+            start = self.slider.value() if self.slider.value() < self.slider.maximum() else 0
+            self.open_source(self.session.spec, start_frame=start)   # played to the end: play again
+            return
+        pipe.resume()
+        self._update_transport()
+
+    def pause(self) -> None:
+        if self.pipeline is not None:
+            self.pipeline.pause()
+        self._update_transport()
+
+    def step(self) -> None:
+        """One more frame (pauses first when playing)."""
+        pipe = self.pipeline
+        if pipe is None:
+            return
+        if not pipe.running:
+            if self._can_seek() and self.last_result is not None:
+                self.open_source(self.session.spec, start_frame=self.last_result.index + 1, paused=True)
+            return
+        if not pipe.paused:
+            pipe.pause()
+        pipe.step()
+        self._update_transport()
+
+    def seek(self, frame: int) -> None:
+        """Jump to ``frame`` (file and image sources); while paused, the frame there is shown."""
+        if not self._can_seek():
+            return
+        pipe = self.pipeline
+        if pipe is None or not pipe.running:
+            self.open_source(self.session.spec, start_frame=int(frame), paused=True)
+            return
+        pipe.seek(int(frame))
+        if pipe.paused:
+            pipe.step()
+
+    def _on_slider_action(self, action: int) -> None:
+        if action != QSlider.SliderMove:  # clicks on the groove and keys; drags seek on release
+            QTimer.singleShot(0, lambda: self.seek(self.slider.value()))
+
+    def set_speed(self, speed: Optional[float]) -> None:
+        """Playback speed of file sources: a factor of the file's frame rate, or None = as fast as possible."""
+        self.speed = speed
+        self._apply_speed()
+
+    def _apply_speed(self) -> None:
+        pipe = self.pipeline
+        if pipe is not None:
+            pipe.realtime = self.speed is not None
+            pipe.speed = self.speed or 1.0
+
+    def _update_transport(self) -> None:
+        pipe, source = self.pipeline, self.session.source
+        running = pipe is not None and pipe.running
+        playing = running and not pipe.paused
+        style = self.style()
+        self.play_button.setText("Pause" if playing else "Play")
+        self.play_button.setIcon(style.standardIcon(QStyle.SP_MediaPause if playing else QStyle.SP_MediaPlay))
+        self.play_button.setEnabled(source is not None)
+        seekable = bool(getattr(source, "can_seek", False))
+        self.step_button.setEnabled(running or seekable)
+        count = getattr(source, "frame_count", None) or 0
+        self.slider.setEnabled(seekable and count > 0)
+        self.slider.setRange(0, max(0, count - 1))
+        self.speed_combo.setEnabled(source is not None and not source.is_live)
+        self.record_button.setEnabled(running)
+        self.record_button.setChecked(self.session.recording.active)
+
+    # ----------------------------------------------------------------------------------------- frames
+    def _on_frames(self) -> None:
+        results, latest = self.bridge.take()
+        if not results:
+            return
+        frame = latest[0] if latest is not None else None
+        for result in results:
+            self.history.update(result, frame if latest is not None and result is latest[2] else None)
+        self.frames_received += len(results)
+        if latest is not None:
+            frame, annotated, result = latest
+            self.last_frame, self.last_result = frame, result
+            self.view.show_frame(annotated if annotated is not None else frame)
+            if not self.slider.isSliderDown():
+                self.slider.blockSignals(True)
+                self.slider.setValue(result.index)
+                self.slider.blockSignals(False)
+            total = getattr(self.session.source, "frame_count", None)
+            self.position_label.setText(f"{result.index + 1}/{total}" if total else f"frame {result.index}")
+        self.panel.mark_dirty(self.history.last_frame, results)
+
+    def _tick(self) -> None:
+        """10 Hz: redraw the panel and status bar if needed; notice the end of the run."""
+        self.panel.refresh()
+        self._update_status()
+        pipe = self.pipeline
+        if pipe is not None and not pipe.running and not self._ended_reported:
+            self._ended_reported = True
+            self._on_run_ended(pipe)
+        if self.record_button.isChecked() != self.session.recording.active:
+            self._update_transport()
+
+    def _on_run_ended(self, pipe) -> None:
+        source = self.session.source
+        if pipe.error is None and source is not None and source.is_live and pipe.stop_reason not in ("stopped",):
+            self.show_error(f"{source.name}: the stream ended ({pipe.stop_reason}); check the camera or the "
+                            f"connection, then open it again (File → Open)")
+        self._update_transport()
+
+    def _update_status(self) -> None:
+        result = self.last_result
+        labels = self._status_labels
+        if result is None:
+            return
+        info = result.info
+        labels["fps"].setText(f"{float(info.get('fps', 0.0)):.1f} fps")
+        stage_ms = " · ".join(f"{name} {ms:.0f}" for name, ms in result.timings.items())
+        labels["timings"].setText(f"{stage_ms} ms" if stage_ms else "")
+        labels["dropped"].setText(f"dropped {int(info.get('dropped', 0))}")
+        labels["pose"].setText(f"pose: {info.get('pose_backend', 'none')}")
+        pasta_off = info.get("pasta_off")
+        labels["pasta"].setText(f"PaSta off: {pasta_off}" if pasta_off else "PaSta on")
+        labels["pasta"].setStyleSheet("color: #b35c00;" if pasta_off else "")
+        path = self.session.recording.path
+        labels["rec"].setText(f"● REC {path.name}" if path is not None else "")
+        labels["rec"].setStyleSheet("color: #c00; font-weight: bold;" if path is not None else "")
+
+    def _on_view_clicked(self, x: float, y: float) -> None:
+        """Select the person under the click (the smallest box containing it)."""
+        result = self.last_result
+        if result is None:
+            return
+        hits = [p for p in result.persons if p.track_id >= 0
+                and p.box[0] <= x <= p.box[2] and p.box[1] <= y <= p.box[3]]
+        if hits:
+            best = min(hits, key=lambda p: float((p.box[2] - p.box[0]) * (p.box[3] - p.box[1])))
+            self.panel.select_track(best.track_id)
+
+    # --------------------------------------------------------------------------------------- settings
+    def apply_setting(self, key: str, value) -> None:
+        """Overlay toggles at once; tracker knobs live when the tracker can take them; the rest on restart."""
+        assignment = f"{key}={_yaml_value(value)}"
+        pipe = self.pipeline
+        try:
+            if key.startswith("render."):
+                apply_override(self.config, assignment)
+                self._rerender_if_paused()
+            elif key.startswith("tracker.") and pipe is not None and pipe.running and any(
+                    getattr(s, "name", "") == "tracker" and hasattr(s, "reconfigure") for s in pipe.stages):
+                pipe.apply(assignment)
+            else:
+                apply_override(_copy_config(self.config), assignment)  # validate now, apply at restart
+                self.pending_restart[key] = value
+        except ConfigError as exc:
+            self.show_error(f"{exc}")
+            return
+        self.settings.set_pending(sorted(self.pending_restart))
+
+    def _rerender_if_paused(self) -> None:
+        pipe = self.pipeline
+        if self.last_frame is None or self.last_result is None or (pipe is not None and pipe.running
+                                                                   and not pipe.paused):
+            return
+        from engine.render import annotate
+
+        self.view.show_frame(annotate(self.last_frame, self.last_result, self.config.render, self.vocab))
+
+    # ---------------------------------------------------------------------------------------- outputs
+    def start_recording(self, path: str | Path) -> bool:
+        try:
+            self.session.start_recording(path)
+        except USER_ERRORS as exc:
+            self.show_error(str(exc))
+            return False
+        self._update_transport()
+        return True
+
+    def stop_recording(self):
+        finished = self.session.stop_recording()
+        if finished is not None:
+            path, frames, codec = finished
+            self.statusBar().showMessage(f"Recording saved: {path} ({frames} frames, {codec})", 10000)
+        self._update_transport()
+        return finished
+
+    def _on_record_clicked(self, checked: bool) -> None:
+        if not checked:
+            self.stop_recording()
+            return
+        stem = Path(str(self.session.spec or "a2v")).stem or "a2v"
+        default = Path.cwd() / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}.mp4"
+        path, _ = QFileDialog.getSaveFileName(self, "Record annotated video to", str(default), "MP4 video (*.mp4)")
+        if not path or not self.start_recording(path if path.lower().endswith(".mp4") else path + ".mp4"):
+            self.record_button.setChecked(False)
+
+    def export_results(self, folder: str | Path) -> list[Path]:
+        """Write the run so far (results.jsonl, vectors.npz, tracks.txt) into ``folder``; [] on error."""
+        try:
+            written = self.session.export_results(folder)
+        except USER_ERRORS as exc:
+            self.show_error(f"Export failed: {exc}")
+            return []
+        self.statusBar().showMessage(f"Exported {', '.join(p.name for p in written)} to {folder}", 10000)
+        return written
+
+    def export_timeline_csv(self, path: str | Path) -> Optional[Path]:
+        try:
+            return self.panel.export_timeline_csv(path)
+        except (*USER_ERRORS, KeyError) as exc:
+            self.show_error(f"Timeline export failed: {exc}")
+            return None
+
+    def export_timeline_png(self, path: str | Path) -> Optional[Path]:
+        try:
+            return self.panel.export_timeline_png(path)
+        except USER_ERRORS as exc:
+            self.show_error(f"Timeline export failed: {exc}")
+            return None
+
+    def save_screenshot(self, path: str | Path) -> bool:
+        """The whole window as an image (format from the suffix, e.g. .png)."""
+        self.panel.refresh(force=True)
+        self._update_status()
+        ok = self.grab().save(str(path))
+        if not ok:
+            self.show_error(f"{path}: cannot write the screenshot; choose a writable .png path")
+        return ok
+
+    def _ask_export_results(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export results into folder", str(Path.cwd()))
+        if folder:
+            self.export_results(folder)
+
+    def _ask_timeline_csv(self) -> None:
+        default = f"person{self.panel.selected_track}-timeline.csv"
+        path, _ = QFileDialog.getSaveFileName(self, "Timeline as CSV", default, "CSV (*.csv)")
+        if path:
+            self.export_timeline_csv(path)
+
+    def _ask_timeline_png(self) -> None:
+        default = f"person{self.panel.selected_track}-timeline.png"
+        path, _ = QFileDialog.getSaveFileName(self, "Timeline as PNG", default, "PNG image (*.png)")
+        if path:
+            self.export_timeline_png(path)
+
+    def _ask_screenshot(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save screenshot", "a2v-screenshot.png", "PNG image (*.png)")
+        if path:
+            self.save_screenshot(path)
+
+    # ------------------------------------------------------------------------------------------ close
+    def shutdown(self, timeout: float = 2.0) -> bool:
+        """Stop the pipeline and finalize outputs; True when every pipeline thread has ended."""
+        self._timer.stop()
+        return self.session.close(timeout)
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt name
+        if not self.shutdown():
+            log.warning("pipeline threads were still running at exit; they are daemons and end with the app")
+        event.accept()
+
+
+def _yaml_value(value) -> str:
+    """A value as ``--set`` text (``true``/``false`` for booleans)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _copy_config(config: Config) -> Config:
+    import copy
+
+    return copy.deepcopy(config)
