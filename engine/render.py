@@ -128,19 +128,21 @@ class LabelPlacer:
         """Every candidate slid by 1..``_MAX_SHIFT_STEPS`` steps (the label's height, at most
         ``shift_step``) down and up, in that order of preference; the spot with the least overlap wins
         (overlap with labels weighs more than the whole area, so ``avoid`` only breaks ties)."""
-        base = np.asarray(candidates, dtype=np.float64).reshape(-1, 2)
+        # (np.clip and np.tile are avoided: their Python wrappers cost more than the arithmetic here.)
         step = min(h, self.shift_step or h)  # tall blocks slide by rows, so they stay near what they label
-        xs = np.tile(np.clip(np.rint(base[:, 0]), 0, max_x), len(_SHIFT_STEPS))
-        ys = np.clip(np.rint(base[None, :, 1] + _SHIFT_STEPS[:, None] * step), 0, max_y).ravel()
-        rects = self.rects
-        weights = np.full(len(rects), float(self.width * self.height + 1))
-        if len(avoid):
-            rects = np.concatenate([rects, np.asarray(avoid, dtype=np.int32).reshape(-1, 4)])
-            weights = np.concatenate([weights, np.ones(len(rects) - len(weights))])
+        base_x = [min(max(int(round(x)), 0), max_x) for x, _ in candidates]
+        base_y = np.array([y for _, y in candidates], dtype=np.float64)
+        xs = np.array(base_x * len(_SHIFT_STEPS), dtype=np.float64)
+        ys = np.minimum(np.maximum(np.rint(base_y[None, :] + _SHIFT_STEPS[:, None] * step), 0), max_y).ravel()
+        taken = self._taken + list(avoid)
+        rects = np.array(taken, dtype=np.float64)
+        weights = np.ones(len(taken))
+        weights[: len(self._taken)] = float(self.width * self.height + 1)
         ix = np.minimum(xs[:, None] + w, rects[:, 2]) - np.maximum(xs[:, None], rects[:, 0])
         iy = np.minimum(ys[:, None] + h, rects[:, 3]) - np.maximum(ys[:, None], rects[:, 1])
-        cost = (np.maximum(ix, 0) * np.maximum(iy, 0)) @ weights
-        best = int(np.argmin(cost))  # the first minimum: the most preferred spot
+        np.maximum(ix, 0, out=ix)
+        np.maximum(iy, 0, out=iy)
+        best = int(np.argmin((ix * iy) @ weights))  # the first minimum: the most preferred spot
         return self._take(int(xs[best]), int(ys[best]), w, h)
 
     def _take(self, x: int, y: int, w: int, h: int) -> tuple[int, int, int, int]:
