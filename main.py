@@ -46,7 +46,9 @@ def _setup_logging(verbose: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # mediapipe's native logging
+    # mediapipe's native (TFLite/absl/glog) logging would otherwise print warnings users cannot act on.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("GLOG_minloglevel", "2")
     parser = build_parser()
     args = parser.parse_args(argv)
     verbose = args.verbose or os.environ.get("A2V_DEBUG") == "1"
