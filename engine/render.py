@@ -67,7 +67,7 @@ _DEFAULT_SIDES = ("right", "left", "above", "below")
 
 _PANEL = (28, 28, 28)      # background of action blocks and the HUD
 _SEPARATOR = (150, 150, 150)
-_MAX_SHIFT_STEPS = 8  # a label that collides everywhere slides up/down by up to this many label heights
+_MAX_SHIFT_STEPS = 8  # a label that collides everywhere slides up/down by up to this many steps (rows)
 _SHIFT_STEPS = np.array([0.0] + [k * sign for k in range(1, _MAX_SHIFT_STEPS + 1) for sign in (1.0, -1.0)])
 
 
