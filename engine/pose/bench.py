@@ -8,7 +8,9 @@
 
 Frames come from the sample clip (from frame 80, where the cyclist is; wrapping), resized to ``--size``.
 The first ``--warmup`` calls are not timed. Reported per backend: median and p90 ms per frame (a batch's
-time divided by its frames), frames per second from the median, and persons found per frame. On CUDA the
+time divided by its frames), frames per second from the median, persons found per frame, and the spread
+of keypoint confidences (p10/p50/p90 and the fraction at or above the drawing threshold 0.3), which shows
+on real weights whether Keypoint R-CNN's logit mapping and mediapipe's visibilities agree in scale. On CUDA the
 clock stops after ``torch.cuda.synchronize()``. ``--random-weights`` times Keypoint R-CNN without its
 COCO weights and keeps one box per frame (the sample clip shows at most one person at a time), because a
 random model keeps arbitrary boxes and the keypoint head's cost grows with each (~7 GFLOP per person).
@@ -45,7 +47,7 @@ def load_frames(source: Path, count: int, size: tuple[int, int]) -> list[np.ndar
 
     capture = cv2.VideoCapture(str(source))
     frames = []
-    while True:
+    while len(frames) < FIRST_FRAME + count:  # more is not needed; a shorter clip wraps below
         ok, frame = capture.read()
         if not ok:
             break
@@ -68,7 +70,7 @@ def time_backend(backend, frames: list[np.ndarray], batch: int, warmup: int, dev
     for i in range(min(warmup, len(frames))):
         backend.estimate(frames[i:i + batch])
     sync()
-    per_frame, persons = [], []
+    per_frame, persons, confidences = [], [], []
     for start in range(0, len(frames), batch):
         chunk = frames[start:start + batch]
         begin = time.perf_counter()
@@ -77,10 +79,15 @@ def time_backend(backend, frames: list[np.ndarray], batch: int, warmup: int, dev
         elapsed = (time.perf_counter() - begin) * 1000.0
         per_frame += [elapsed / len(chunk)] * len(chunk)
         persons += [len(r) for r in results]
+        confidences += [p.keypoints[:, 2] for r in results for p in r]
     median = float(np.median(per_frame))
+    conf = np.concatenate(confidences) if confidences else np.zeros(0, np.float32)
     return {"median_ms": median, "p90_ms": float(np.percentile(per_frame, 90)),
             "fps": 1000.0 / median if median > 0 else float("inf"), "persons_per_frame": float(np.mean(persons)),
-            "frames": len(per_frame)}
+            "frames": len(per_frame),
+            # How the keypoint confidences spread (checks the logit → probability mapping on real weights).
+            "keypoint_conf_p10_p50_p90": [float(v) for v in np.percentile(conf, [10, 50, 90])] if conf.size else [],
+            "keypoints_drawn_fraction": float((conf >= 0.3).mean()) if conf.size else 0.0}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -152,10 +159,13 @@ def main(argv: list[str]) -> int:
     else:
         print(f"pose bench: {args.frames} frames of {args.source.name} at {args.size[0]}x{args.size[1]}, "
               f"batch {args.batch}, {describe_device(device)}")
-        print(f"{'backend':<15}{'median ms':>10}{'p90 ms':>9}{'fps':>8}{'persons':>9}  description")
+        print(f"{'backend':<15}{'median ms':>10}{'p90 ms':>9}{'fps':>8}{'persons':>9}{'kp conf p10/50/90':>19}"
+              f"{'>=0.3':>7}  description")
         for row in rows:
+            spread = "/".join(f"{v:.2f}" for v in row["keypoint_conf_p10_p50_p90"]) or "-"
             print(f"{row['backend']:<15}{row['median_ms']:>10.1f}{row['p90_ms']:>9.1f}{row['fps']:>8.1f}"
-                  f"{row['persons_per_frame']:>9.2f}  {row['description']}")
+                  f"{row['persons_per_frame']:>9.2f}{spread:>19}{row['keypoints_drawn_fraction']:>7.2f}  "
+                  f"{row['description']}")
     return 0 if rows else 1
 
 
