@@ -201,6 +201,7 @@ class NotWeights:
         self.payload = [1, 2, 3]
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_pickles_that_are_not_state_dicts_are_refused(tmp_path):
     objects = tmp_path / "objects.pth"
     torch.save({"model": NotWeights()}, objects)
