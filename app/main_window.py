@@ -186,6 +186,15 @@ class MainWindow(QMainWindow):
                 action.setShortcut(shortcut)
             action.triggered.connect(slot)
             file_menu.addAction(action)
+        play_menu = self.menuBar().addMenu("&Playback")
+        for text, shortcut, slot in (("Play / pause", "Space", self.toggle_play),
+                                     ("Step one frame", "Right", self.step),
+                                     ("Record / stop recording", "Ctrl+R", self.record_button.click)):
+            action = QAction(text, self)
+            action.setShortcut(shortcut)
+            action.setShortcutContext(Qt.ApplicationShortcut)
+            action.triggered.connect(slot)
+            play_menu.addAction(action)
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addAction(self.panel_dock.toggleViewAction())
         view_menu.addAction(self.settings.toggleViewAction())
@@ -261,6 +270,9 @@ class MainWindow(QMainWindow):
             return False
         was_paused = self.pipeline is not None and self.pipeline.paused
         start = (self.last_result.index + 1) if self.last_result is not None and self._can_seek() else 0
+        count = getattr(self.session.source, "frame_count", None)
+        if count and start >= count:
+            start = count - 1  # restarted at the end: show the last frame again rather than nothing
         recording = self.session.recording.path
         if recording is not None:
             self.stop_recording()
@@ -385,6 +397,7 @@ class MainWindow(QMainWindow):
             self._update_transport()
 
     def _on_run_ended(self, pipe) -> None:
+        self._on_frames()  # every frame is in the bridge once the output thread has ended: show the last
         source = self.session.source
         if pipe.error is None and source is not None and source.is_live and pipe.stop_reason not in ("stopped",):
             self.show_error(f"{source.name}: the stream ended ({pipe.stop_reason}); check the camera or the "

@@ -60,7 +60,8 @@ class ActionBars(pg.PlotWidget):
         self.shown: list[tuple[str, float]] = []
         self.setMinimumHeight(110)
 
-    def set_actions(self, actions: Optional[np.ndarray], k: int = TOP_ACTIONS) -> None:
+    def set_actions(self, actions: Optional[np.ndarray], k: int = TOP_ACTIONS,
+                    empty_title: str = "Actions now: no PaSta for this person") -> None:
         """``actions`` (157,) probabilities or None; shows the ``k`` most likely (no_interaction left out)."""
         self.shown = []
         if actions is not None:
@@ -79,7 +80,7 @@ class ActionBars(pg.PlotWidget):
             self.addItem(label)
             self.labels.append(label)
         self.setYRange(-0.5, max(k, 1) - 0.5, padding=0)
-        self.setTitle("Actions now" if actions is not None else "Actions now: no PaSta for this person")
+        self.setTitle("Actions now" if actions is not None else empty_title)
 
 
 class PersonPanel(QWidget):
@@ -192,7 +193,9 @@ class PersonPanel(QWidget):
                 state = "" if track.track_id in current else "  (not in view)"
                 item.setText(f"ID {track.track_id}   seen {track.seconds_seen:.1f} s, "
                              f"{track.frames_seen} frames{state}")
-                item.setIcon(person_icon(track))
+                if item.data(Qt.UserRole + 1) != track.thumbnail_time:  # re-make the icon only when it changed
+                    item.setIcon(person_icon(track))
+                    item.setData(Qt.UserRole + 1, track.thumbnail_time)
                 item.setForeground(QBrush(QColor(0, 0, 0) if track.track_id in current else QColor(130, 130, 130)))
                 if track.track_id == self.selected_track:
                     self.person_list.setCurrentItem(item)
@@ -206,7 +209,7 @@ class PersonPanel(QWidget):
         if track is None:
             self.timeline.set_title("PaSta timeline: select a person (list, map or click in the video)")
             self.timeline.set_data(np.zeros(0, np.int64), np.zeros((0, len(self.vocab.pasta)), np.float32))
-            self.actions.set_actions(None)
+            self.actions.set_actions(None, empty_title="Actions now")
             self.vector_plot.set_vector(None, None)
             self.details.setText("")
             return

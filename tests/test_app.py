@@ -92,14 +92,22 @@ def wait_index(qtbot, window, index, timeout=10000):
     qtbot.waitUntil(lambda: window.last_result is not None and window.last_result.index == index, timeout=timeout)
 
 
+def settle(qtbot, window, quiet_ms=300, timeout=10000):
+    """After a pause: wait until the frames already in the pipeline's queues have arrived."""
+    deadline = time.monotonic() + timeout / 1000.0
+    seen = -1
+    while window.frames_received != seen and time.monotonic() < deadline:
+        seen = window.frames_received
+        qtbot.wait(quiet_ms)
+
+
 def _play_select_export(qtbot, window, sample_clip, tmp_path, start_frame, frames):
     assert window.open_source(str(sample_clip), start_frame=start_frame), window.last_error
     window.set_speed(None)  # as fast as the stages go
     wait_frames(qtbot, window, frames, timeout=60000)
     qtbot.waitUntil(lambda: window.panel.person_list.count() > 0, timeout=5000)
     window.pause()
-    qtbot.wait(200)  # let frames in flight arrive
-    window._on_frames()
+    settle(qtbot, window)
     panel = window.panel
     item = panel.person_list.item(0)
     panel.person_list.setCurrentItem(item)     # as a user's click does
@@ -161,7 +169,7 @@ def test_seek_and_step(qtbot, make_window, sample_clip):
     window.seek(10)
     wait_index(qtbot, window, 10)
     window.play()
-    wait_index(qtbot, window, 14)
+    qtbot.waitUntil(lambda: window.last_result.index >= 14, timeout=10000)  # plays on from 10
 
 
 def test_play_again_after_the_end_and_seek_after_the_end(qtbot, make_window, sample_clip):
@@ -233,7 +241,7 @@ def test_record_while_watching_and_export_results(qtbot, make_window, sample_cli
         decoded = sum(1 for _ in container.decode(video=0))
     assert decoded == frames
     window.pause()
-    qtbot.wait(200)
+    settle(qtbot, window)
     written = window.export_results(tmp_path / "export")
     assert {p.name for p in written} == {"results.jsonl", "vectors.npz", "tracks.txt"}
     lines = (tmp_path / "export" / "results.jsonl").read_text().splitlines()
@@ -267,7 +275,7 @@ def test_settings_render_toggles_at_once_others_on_restart(qtbot, make_window, s
     assert window.pending_restart == {"a2v.stride": 3}
     assert window.settings.restart_button.isVisibleTo(window.settings)
     window.pause()
-    qtbot.wait(200)
+    settle(qtbot, window)
     here = window.last_result.index
     window.settings.restart_button.click()
     assert window.config.a2v.stride == 3 and not window.pending_restart
