@@ -19,7 +19,7 @@ from app.history import PersonHistory, TrackHistory
 from app.projection import balanced_vector
 from app.qtimage import bgr_to_pixmap, qcolor
 from app.timeline import PastaTimeline
-from app.vector_map import VectorMap, VectorPlot
+from app.vector_map import VectorMap, VectorPlot, place_labels
 from engine.colors import track_color
 
 ICON_SIZE = QSize(40, 56)
@@ -71,14 +71,8 @@ class ActionBars(pg.PlotWidget):
                 self.shown.append((self.vocab.actions[int(index)], float(probs[index])))
         ys = np.arange(len(self.shown), dtype=float)
         self.bars.setOpts(x0=np.zeros(len(ys)), y=ys, height=0.7, width=[p for _, p in self.shown])
-        for label in self.labels:
-            self.removeItem(label)
-        self.labels = []
-        for y, (name, prob) in zip(ys, self.shown):
-            label = pg.TextItem(f"{name} {prob:.2f}", color=(255, 255, 255), anchor=(0.0, 0.5))
-            label.setPos(0.01, y)
-            self.addItem(label)
-            self.labels.append(label)
+        place_labels(self, self.labels, [(f"{name} {prob:.2f}", (255, 255, 255), 0.01, y)
+                                          for y, (name, prob) in zip(ys, self.shown)], anchor=(0.0, 0.5))
         self.setYRange(-0.5, max(k, 1) - 0.5, padding=0)
         self.setTitle("Actions now" if actions is not None else empty_title)
 

@@ -16,6 +16,24 @@ VISUAL_PEN = (90, 170, 255)
 LANGUAGE_PEN = (255, 170, 60)
 
 
+def place_labels(plot: pg.PlotWidget, pool: list, labels: list, anchor: tuple[float, float]) -> None:
+    """Show ``labels`` ((text, colour, x, y)) reusing the TextItems in ``pool``: creating and removing
+    items every refresh costs far more than updating them."""
+    while len(pool) < len(labels):
+        item = pg.TextItem("", anchor=anchor)
+        plot.addItem(item)
+        pool.append(item)
+    for item, (text, color, x, y) in zip(pool, labels):
+        if item.toPlainText() != text:
+            item.setText(text)
+        if item.color != pg.mkColor(color):
+            item.setColor(color)
+        item.setPos(x, y)
+        item.setVisible(True)
+    for item in pool[len(labels):]:
+        item.setVisible(False)
+
+
 class VectorPlot(pg.PlotWidget):
     """The A2V vector of one person: visual part (x 0..3071) then language part (x 3072..)."""
 
@@ -74,14 +92,8 @@ class VectorMap(pg.PlotWidget):
             pen = pg.mkPen("w", width=3) if track_id == selected else pg.mkPen(color.darker(150))
             spots.append({"pos": (x, y), "brush": pg.mkBrush(color), "pen": pen, "data": track_id})
         self.scatter.setData(spots)
-        for label in self.labels:
-            self.removeItem(label)
-        self.labels = []
-        for track_id, (x, y) in self.points.items():
-            label = pg.TextItem(str(track_id), color=qcolor(track_color(track_id)), anchor=(-0.3, 1.0))
-            label.setPos(x, y)
-            self.addItem(label)
-            self.labels.append(label)
+        place_labels(self, self.labels, [(str(i), qcolor(track_color(i)), x, y) for i, (x, y) in self.points.items()],
+                      anchor=(-0.3, 1.0))
 
     def _on_clicked(self, _item, points, *_) -> None:
         if len(points):

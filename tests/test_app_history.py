@@ -123,7 +123,8 @@ def test_balanced_vector_weighs_both_halves_equally():
 
 def test_projection_separates_clusters_and_stays_steady():
     rng = np.random.default_rng(0)
-    projector = VectorProjector()
+    clock = [0.0]
+    projector = VectorProjector(refit_s=2.0, clock=lambda: clock[0])
     assert projector.project(np.ones((2, 8))).tolist() == [[0, 0], [0, 0]]  # no basis yet
     a, b = np.zeros(8), np.zeros(8)
     a[0], b[0] = 1.0, -1.0
@@ -132,9 +133,26 @@ def test_projection_separates_clusters_and_stays_steady():
         projector.add(b + rng.normal(0, 0.01, 8))
     first = projector.project(np.stack([a, b]))
     assert abs(first[0, 0] - first[1, 0]) > 1.5          # the two clusters land far apart on axis 1
+    assert projector.fits == 1
     projector.add(a + rng.normal(0, 0.01, 8))
+    assert np.allclose(projector.project(np.stack([a, b])), first)
+    assert projector.fits == 1                           # the costly SVD is not redone every refresh
+    clock[0] = 2.5
     again = projector.project(np.stack([a, b]))
-    assert np.sign(again[0, 0]) == np.sign(first[0, 0])  # no mirroring between refreshes
+    assert projector.fits == 2
+    assert np.sign(again[0, 0]) == np.sign(first[0, 0])  # refitted, not mirrored
+
+
+def test_projection_axes_are_the_principal_axes():
+    rng = np.random.default_rng(1)
+    data = (rng.normal(size=(50, 300)) * np.linspace(3, 0.1, 300)).astype(np.float32)
+    projector = VectorProjector()
+    for row in data:
+        projector.add(row)
+    centred = data - data.mean(axis=0)
+    _, _, components = np.linalg.svd(centred, full_matrices=False)
+    expected = centred @ components[:2].T
+    assert np.allclose(np.abs(projector.project(data)), np.abs(expected), atol=1e-3)
 
 
 def test_results_recorder_exports_the_whole_run_across_segments(tmp_path):
