@@ -129,7 +129,9 @@ class MainWindow(QMainWindow):
         self.panel_dock.raise_()
 
         self._status_labels = {name: QLabel("") for name in ("fps", "timings", "dropped", "pose", "pasta", "rec")}
-        for label in self._status_labels.values():
+        for name, label in self._status_labels.items():
+            if name in ("pose", "pasta", "timings"):
+                label.setMaximumWidth(380)  # long descriptions are clipped (full text in the tooltip)
             self.statusBar().addPermanentWidget(label)
         self._build_menus()
         self._timer = QTimer(self)
@@ -417,6 +419,8 @@ class MainWindow(QMainWindow):
         labels["pose"].setText(f"pose: {info.get('pose_backend', 'none')}")
         pasta_off = info.get("pasta_off")
         labels["pasta"].setText(f"PaSta off: {pasta_off}" if pasta_off else "PaSta on")
+        for name in ("pose", "pasta", "timings"):
+            labels[name].setToolTip(labels[name].text())
         labels["pasta"].setStyleSheet("color: #b35c00;" if pasta_off else "")
         path = self.session.recording.path
         labels["rec"].setText(f"● REC {path.name}" if path is not None else "")
