@@ -50,8 +50,6 @@ class TrainDataConfig:
 class TrainModelConfig:
     init: str = _opt("", help="weights to start from (a2v checkpoint or official pretrained_res50.pth); "
                               "empty = random (tests only)")
-    trunk: str = _opt("resnet50", choices=("resnet50", "tiny"),
-                      help="tiny = a small random conv trunk with the same output shapes, for tests only")
 
 
 @dataclass
@@ -73,8 +71,8 @@ class TrainLoopConfig:
     log_every: int = _opt(10, min=1, help="iterations between loss-log lines")
     output_dir: str = _opt("runs/train", help="checkpoints, loss.jsonl and the effective config go here")
     resume: str = _opt("", help="'' = start fresh, 'auto' = last checkpoint in output_dir, or a path")
-    cache_features: bool = _opt(True, help="the frozen trunk is run once per image and its ROI features "
-                                           "kept in memory (identical numbers, much faster)")
+    cache_features: bool = _opt(False, help="run the frozen trunk once per image and keep its ROI features "
+                                            "in memory (same numbers, much faster; ~53 KB per person)")
     progress: bool = _opt(True, help="progress bar on stderr")
     eval_at_end: bool = _opt(True, help="run the benchmark after training when data.test_gt is set")
 
@@ -84,6 +82,7 @@ class EvalConfig:
     human_score_enhance: bool = _opt(True, help="multiply PaSta and verb scores by the detection score")
     iou_threshold: float = _opt(0.3, min=0)
     output: str = _opt("", help="folder for benchmark.json and benchmark.txt ('' = next to the checkpoint)")
+    max_side: int = _opt(0, min=0, help="scale test images down to this long side (0 = original size, official)")
 
 
 @dataclass
