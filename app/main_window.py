@@ -385,6 +385,7 @@ class MainWindow(QMainWindow):
                 self.slider.blockSignals(False)
             total = getattr(self.session.source, "frame_count", None)
             self.position_label.setText(f"{result.index + 1}/{total}" if total else f"frame {result.index}")
+        self.panel.pasta_off = results[-1].info.get("pasta_off")
         self.panel.mark_dirty(self.history.last_frame, results)
 
     def _tick(self) -> None:

@@ -89,6 +89,7 @@ class PersonPanel(QWidget):
         self.selected_track: Optional[int] = None
         self.current_frame = -1
         self.refresh_count = 0
+        self.pasta_off: Optional[str] = None  # the run's reason when PaSta is off (FrameResult.info)
         self._dirty = False
 
         self.person_list = QListWidget()
@@ -206,10 +207,15 @@ class PersonPanel(QWidget):
             self.actions.set_actions(None, empty_title="Actions now")
             self.vector_plot.set_vector(None, None)
             self.details.setText("")
+            self.timeline.set_message("")
             return
         frames, pasta = self.history.timeline(track.track_id)
         self.timeline.set_data(frames, pasta)
         self.timeline.set_cursor(self.current_frame)
+        if self.pasta_off and np.isnan(pasta).all():
+            self.timeline.set_message("PaSta off: no part states to plot (why: see above)")
+        else:
+            self.timeline.set_message("")
         self.timeline.set_title(f"PaSta timeline of ID {track.track_id}: frames {track.first_frame}–"
                                 f"{track.last_frame} ({len(track.entries)} kept)")
         latest = track.latest
@@ -221,7 +227,8 @@ class PersonPanel(QWidget):
     def _details(self, track: TrackHistory) -> str:
         latest = track.latest
         if latest is None or latest.pasta is None:
-            return f"ID {track.track_id}: no PaSta (weights off or not computed yet)"
+            why = f"PaSta off: {self.pasta_off}" if self.pasta_off else "no PaSta computed for it yet"
+            return f"ID {track.track_id}: {why}"
         states = []
         for g, band in enumerate(self.vocab.group_slices):
             probs = latest.pasta[band]

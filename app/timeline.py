@@ -42,6 +42,9 @@ class PastaTimeline(QWidget):
         self.cursor = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen((255, 80, 80), width=2))
         self.plot.addItem(self.cursor)
         self._add_group_bands()
+        self.message = pg.TextItem("", color=(230, 230, 230), anchor=(0.5, 0.5))
+        self.message.setZValue(10)
+        self.plot.addItem(self.message)
         self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -75,6 +78,13 @@ class PastaTimeline(QWidget):
                                   float(self.pasta.shape[1])))
         self.plot.setXRange(float(self.frames[0]) - 0.5, float(self.frames[-1]) + 0.5, padding=0.02)
         self.plot.setYRange(0, self.pasta.shape[1], padding=0)
+
+    def set_message(self, text: str) -> None:
+        """A line shown over the heatmap (e.g. why there is no PaSta); "" hides it."""
+        self.message.setText(text)
+        self.message.setVisible(bool(text))
+        view = self.plot.getPlotItem().vb.viewRange()
+        self.message.setPos((view[0][0] + view[0][1]) / 2.0, (view[1][0] + view[1][1]) / 2.0)
 
     def set_cursor(self, frame: int) -> None:
         self.cursor.setValue(float(frame))

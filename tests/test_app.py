@@ -330,3 +330,25 @@ def test_source_dialog_says_when_no_camera_opens(qtbot):
     qtbot.addWidget(dialog)
     dialog.wait_for_probe()
     qtbot.waitUntil(lambda: "No camera" in dialog.camera_status.text(), timeout=2000)
+
+
+class NoPastaStage(FakePeopleStage):
+    """Like a run without A2V weights: persons and tracks, no PaSta, and the reason in the result."""
+
+    def __call__(self, frame, result) -> None:
+        super().__call__(frame, result)
+        for person in result.persons:
+            person.pasta = person.actions = person.visual = person.language = None
+        result.info["pasta_off"] = "no A2V weights: run `python main.py weights fetch a2v_v1`"
+
+
+def test_without_pasta_the_panel_says_why(qtbot, make_window, sample_clip, tmp_path):
+    window = make_window(lambda config: [NoPastaStage(config)])
+    assert window.open_source(str(sample_clip))
+    wait_frames(qtbot, window, 5)
+    window.panel.select_track(1)
+    assert "weights fetch a2v_v1" in window.panel.details.text()
+    assert window.panel.timeline.message.isVisible()
+    assert "PaSta off" in window._status_labels["pasta"].text()
+    rows = list(csv.reader(open(window.export_timeline_csv(tmp_path / "t.csv"), newline="", encoding="utf-8")))
+    assert len(rows) > 1 and all(cell == "" for cell in rows[1][3:])
