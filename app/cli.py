@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_CLIP = ROOT / "assets" / "sample" / "bikes.mp4"
 WINDOW_SIZE = (1600, 1000)
 POLL_MS = 50
+SCREENSHOT_FRAMES = 100  # --screenshot without --quit-after-frames (a live source never ends by itself)
 
 
 def register_cli(subparsers) -> None:
@@ -30,7 +31,8 @@ def register_cli(subparsers) -> None:
     parser.add_argument("--screenshot", metavar="FILE.png",
                         help="save a screenshot of the whole window after --quit-after-frames frames and exit")
     parser.add_argument("--quit-after-frames", type=int, metavar="N",
-                        help="process N frames, then exit (with --screenshot: save it first)")
+                        help="process N frames, then exit (with --screenshot: save it first; default there "
+                             f"{SCREENSHOT_FRAMES})")
     add_config_arguments(parser)
     parser.set_defaults(func=run_gui)
 
@@ -52,6 +54,8 @@ def run_gui(args: argparse.Namespace) -> int:
         raise ValueError(f"--quit-after-frames {quit_after}: must be at least 1")
     if screenshot and Path(screenshot).suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp"):
         raise ValueError(f"{screenshot}: --screenshot must be an image file name ending in .png")
+    if screenshot and quit_after is None:
+        quit_after = SCREENSHOT_FRAMES
     config = config_from_args(args)
     if not _has_display():
         if not screenshot:

@@ -352,3 +352,22 @@ def test_without_pasta_the_panel_says_why(qtbot, make_window, sample_clip, tmp_p
     assert "PaSta off" in window._status_labels["pasta"].text()
     rows = list(csv.reader(open(window.export_timeline_csv(tmp_path / "t.csv"), newline="", encoding="utf-8")))
     assert len(rows) > 1 and all(cell == "" for cell in rows[1][3:])
+
+
+def test_a_camera_that_does_not_open_shows_the_fix(qtbot, make_window, monkeypatch):
+    from engine import sources
+
+    class BusyCamera:
+        """What OpenCV does when another program holds the camera: it does not open."""
+
+        def __init__(self, index, width=0, height=0):
+            self.index = index
+
+        def open(self):
+            raise OSError(f"camera {self.index} did not open")
+
+    monkeypatch.setattr(sources, "WebcamProducer", BusyCamera)
+    window = make_window()
+    assert not window.open_source("0")
+    assert "webcam 0" in window.last_error and "not used by another program" in window.last_error
+    assert window.banner.isVisible() and window.pipeline is None
