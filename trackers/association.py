@@ -16,14 +16,17 @@ def iou_matrix(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
     b = np.asarray(boxes_b, dtype=np.float64).reshape(-1, 4)
     if len(a) == 0 or len(b) == 0:
         return np.zeros((len(a), len(b)))
-    ix1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    iy1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    ix2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    iy2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(ix2 - ix1, 0.0, None) * np.clip(iy2 - iy1, 0.0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
+    ax1, ay1, ax2, ay2 = a.T
+    bx1, by1, bx2, by2 = b.T
+    inter = np.minimum.outer(ax2, bx2)
+    inter -= np.maximum.outer(ax1, bx1)
+    np.maximum(inter, 0.0, out=inter)
+    height = np.minimum.outer(ay2, by2)
+    height -= np.maximum.outer(ay1, by1)
+    np.maximum(height, 0.0, out=height)
+    inter *= height
+    union = np.add.outer((ax2 - ax1) * (ay2 - ay1), (bx2 - bx1) * (by2 - by1))
+    union -= inter
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
@@ -34,8 +37,11 @@ def optimal_assignment(cost: np.ndarray) -> np.ndarray:
     if cost.size == 0:
         return EMPTY_MATCHES
     _, column_of_row, _ = lap.lapjv(cost, extend_cost=True)
-    rows = np.flatnonzero(column_of_row >= 0)
-    return np.stack([rows, column_of_row[rows]], axis=1).astype(np.intp)
+    rows = np.nonzero(column_of_row >= 0)[0]
+    pairs = np.empty((len(rows), 2), dtype=np.intp)
+    pairs[:, 0] = rows
+    pairs[:, 1] = column_of_row[rows]
+    return pairs
 
 
 def associate(iou: np.ndarray, iou_threshold: float, unambiguous_shortcut: bool = True):
@@ -53,7 +59,7 @@ def associate(iou: np.ndarray, iou_threshold: float, unambiguous_shortcut: bool 
         return EMPTY_MATCHES, np.arange(n_rows), np.arange(n_cols)
     above = iou > iou_threshold
     if unambiguous_shortcut and above.sum(axis=1).max() <= 1 and above.sum(axis=0).max() <= 1:
-        matches = np.argwhere(above).astype(np.intp)
+        matches = np.transpose(np.nonzero(above)).astype(np.intp)
     else:
         matches = optimal_assignment(-iou)
         if len(matches):
@@ -62,4 +68,4 @@ def associate(iou: np.ndarray, iou_threshold: float, unambiguous_shortcut: bool 
     col_matched = np.zeros(n_cols, dtype=bool)
     row_matched[matches[:, 0]] = True
     col_matched[matches[:, 1]] = True
-    return matches, np.flatnonzero(~row_matched), np.flatnonzero(~col_matched)
+    return matches, np.nonzero(~row_matched)[0], np.nonzero(~col_matched)[0]

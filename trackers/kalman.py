@@ -47,14 +47,15 @@ def boxes_to_measurements(boxes: np.ndarray) -> np.ndarray:
 
 def states_to_boxes(states: np.ndarray) -> np.ndarray:
     """(N, >=4) states -> (N, 4) xyxy pixels. Call only on valid states (:func:`valid_states`)."""
-    states = np.atleast_2d(np.asarray(states, dtype=np.float64))
+    if not (isinstance(states, np.ndarray) and states.ndim == 2 and states.dtype == np.float64):
+        states = np.atleast_2d(np.asarray(states, dtype=np.float64))
+    half = np.empty((len(states), 2))                    # half width, half height
+    np.sqrt(states[:, 2] * states[:, 3], out=half[:, 0])
+    np.divide(states[:, 2], half[:, 0], out=half[:, 1])
+    half *= 0.5
     out = np.empty((len(states), 4))
-    width = np.sqrt(states[:, 2] * states[:, 3])
-    height = states[:, 2] / width
-    out[:, 0] = states[:, 0] - width / 2.0
-    out[:, 1] = states[:, 1] - height / 2.0
-    out[:, 2] = states[:, 0] + width / 2.0
-    out[:, 3] = states[:, 1] + height / 2.0
+    np.subtract(states[:, 0:2], half, out=out[:, 0:2])
+    np.add(states[:, 0:2], half, out=out[:, 2:4])
     return out
 
 
@@ -63,27 +64,59 @@ def valid_states(states: np.ndarray) -> np.ndarray:
     return np.isfinite(states).all(axis=1) & (states[:, 2] > 0) & (states[:, 3] > 0)
 
 
+_INITIAL_ROW = np.concatenate([np.zeros(STATE_DIM), INITIAL_VARIANCE, np.zeros(3), INITIAL_VELOCITY_VARIANCE])
+
+
+def _predict_map() -> tuple[np.ndarray, np.ndarray]:
+    """The prediction step as one affine map of a stored row (17,) -> (17,).
+
+    Row layout: state x (0..6), position variances a (7..10: cx, cy, area, aspect), position-velocity
+    covariances b (11..13), velocity variances c (14..16). For each (position, velocity) pair with
+    F = [[1, 1], [0, 1]]: p <- p + v; a <- a + 2b + c + q_p; b <- b + c; c <- c + q_v; the aspect
+    (no velocity) keeps its value and its variance grows by its q.
+    """
+    m = np.eye(17)
+    for k in range(3):
+        pos, vel, a, b, c = k, 4 + k, 7 + k, 11 + k, 14 + k
+        m[pos, vel] = 1.0
+        m[a, b] = 2.0
+        m[a, c] = 1.0
+        m[b, c] = 1.0
+    offset = np.zeros(17)
+    offset[7:11] = PROCESS_VARIANCE
+    offset[14:17] = PROCESS_VELOCITY_VARIANCE
+    return np.ascontiguousarray(m.T), offset
+
+
+_PREDICT_MAP_T, _PREDICT_OFFSET = _predict_map()
+
+
 class KalmanBank:
     """The filters of all live tracks. Rows are tracks; the tracker keeps its own per-track arrays in the
     same row order (``append`` adds rows at the end, ``keep`` drops rows).
 
     Arrays: ``x`` (N, 7) states; covariance as ``var`` (N, 4) variances of cx, cy, area, aspect,
     ``cov`` (N, 3) covariances of (cx, vcx), (cy, vcy), (area, varea) and ``vel_var`` (N, 3) variances
-    of vcx, vcy, varea (every other covariance entry is zero, see the module docstring).
+    of vcx, vcy, varea (every other covariance entry is zero, see the module docstring). All four are
+    column views of one (N, 17) array so adding and dropping tracks is one numpy call.
     """
 
+    _WIDTH = STATE_DIM + 4 + 3 + 3
+
     def __init__(self) -> None:
-        self.x = np.zeros((0, STATE_DIM))
-        self.var = np.zeros((0, 4))
-        self.cov = np.zeros((0, 3))
-        self.vel_var = np.zeros((0, 3))
+        self.data = np.zeros((0, self._WIDTH))
+
+    x = property(lambda self: self.data[:, 0:7])
+    var = property(lambda self: self.data[:, 7:11])
+    cov = property(lambda self: self.data[:, 11:14])
+    vel_var = property(lambda self: self.data[:, 14:17])
 
     def __len__(self) -> int:
-        return len(self.x)
+        return len(self.data)
 
     def covariance(self) -> np.ndarray:
         """The full (N, 7, 7) covariance matrices (for inspection and tests)."""
-        n = len(self.x)
+        n = len(self.data)
         P = np.zeros((n, STATE_DIM, STATE_DIM))
         idx = np.arange(4)
         P[:, idx, idx] = self.var
@@ -99,19 +132,13 @@ class KalmanBank:
         count = len(measurements)
         if count == 0:
             return
-        x_new = np.zeros((count, STATE_DIM))
-        x_new[:, :MEASURE_DIM] = measurements
-        self.x = np.concatenate([self.x, x_new])
-        self.var = np.concatenate([self.var, np.tile(INITIAL_VARIANCE, (count, 1))])
-        self.cov = np.concatenate([self.cov, np.zeros((count, 3))])
-        self.vel_var = np.concatenate([self.vel_var, np.tile(INITIAL_VELOCITY_VARIANCE, (count, 1))])
+        new = np.tile(_INITIAL_ROW, (count, 1))
+        new[:, :MEASURE_DIM] = measurements
+        self.data = np.concatenate([self.data, new])
 
     def keep(self, mask: np.ndarray) -> None:
         """Drop the rows where boolean ``mask`` (N,) is False."""
-        self.x = self.x[mask]
-        self.var = self.var[mask]
-        self.cov = self.cov[mask]
-        self.vel_var = self.vel_var[mask]
+        self.data = self.data[mask]
 
     def predict(self) -> None:
         """One frame ahead for every track: x ← F x, P ← F P Fᵀ + Q.
@@ -121,40 +148,33 @@ class KalmanBank:
         """
         if len(self.x) == 0:
             return
-        x = self.x
-        collapsing = x[:, 2] + x[:, 6] <= 0
+        d = self.data
+        collapsing = d[:, 2] + d[:, 6] <= 0
         if collapsing.any():
-            x[collapsing, 6] = 0.0
-        x[:, 0:3] += x[:, 4:7]
-        # Per (position p, velocity v) pair with covariance [[a, b], [b, c]] and F = [[1, 1], [0, 1]]:
-        # a ← a + 2b + c, b ← b + c, c unchanged; then add the process noise.
-        a, b, c = self.var[:, 0:3], self.cov, self.vel_var
-        self.var[:, 0:3] = a + 2.0 * b + c
-        self.cov = b + c
-        self.var += PROCESS_VARIANCE
-        self.vel_var = c + PROCESS_VELOCITY_VARIANCE
+            d[collapsing, 6] = 0.0
+        # x <- F x and P <- F P F^T + Q are both affine in the stored row (see _PREDICT_MAP): one product.
+        self.data = d @ _PREDICT_MAP_T + _PREDICT_OFFSET
 
     def update(self, rows: np.ndarray, measurements: np.ndarray) -> None:
-        """Correct the filters ``rows`` (K,) int with their (K, 4) measurements."""
-        rows = np.asarray(rows, dtype=np.intp)
+        """Correct the filters ``rows`` (K,) int with their (K, 4) measurements ``cx, cy, area, aspect``."""
         if len(rows) == 0:
             return
-        z = np.asarray(measurements, dtype=np.float64).reshape(-1, MEASURE_DIM)
-        x = self.x[rows]
-        var, cov, vel_var = self.var[rows], self.cov[rows], self.vel_var[rows]
+        z = measurements
+        d = self.data[rows]
+        var, cov, vel_var = d[:, 7:11], d[:, 11:14], d[:, 14:17]
         innovation_var = var + MEASUREMENT_VARIANCE          # S (diagonal)
         gain_pos = var / innovation_var                      # K for cx, cy, area, aspect
         gain_vel = cov / innovation_var[:, 0:3]              # K for vcx, vcy, varea
-        innovation = z - x[:, 0:4]
-        x[:, 0:4] += gain_pos * innovation
-        x[:, 4:7] += gain_vel * innovation[:, 0:3]
-        self.x[rows] = x
-        # P ← (I - K H) P, per pair: a ← a(1 - ka), b ← b(1 - ka), c ← c - kb·b.
+        innovation = z - d[:, 0:4]
+        d[:, 0:4] += gain_pos * innovation
+        d[:, 4:7] += gain_vel * innovation[:, 0:3]
+        # P <- (I - K H) P, per pair: a <- a(1 - ka), b <- b(1 - ka), c <- c - kb*b (old b).
+        vel_var -= gain_vel * cov
         keep_fraction = 1.0 - gain_pos
-        self.var[rows] = var * keep_fraction
-        self.cov[rows] = cov * keep_fraction[:, 0:3]
-        self.vel_var[rows] = vel_var - gain_vel * cov
+        cov *= keep_fraction[:, 0:3]
+        var *= keep_fraction
+        self.data[rows] = d
 
     def boxes(self) -> np.ndarray:
         """(N, 4) xyxy pixels of the current states (valid states only; see :func:`valid_states`)."""
-        return states_to_boxes(self.x)
+        return states_to_boxes(self.data)

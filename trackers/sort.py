@@ -44,7 +44,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from trackers.association import associate, iou_matrix
-from trackers.kalman import KalmanBank, boxes_to_measurements, states_to_boxes, valid_states
+from trackers.kalman import KalmanBank, boxes_to_measurements, states_to_boxes
 
 SECOND_PASS_MIN_IOU = 0.5  # ByteTrack's IoU for low-score boxes: they are unsure, so ask for more overlap
 
@@ -74,10 +74,12 @@ class TrackOutput:
     payload: Any = None
 
 
-def valid_box_mask(boxes: np.ndarray) -> np.ndarray:
-    """(N, 4) xyxy -> (N,) bool: all four finite and width and height strictly positive."""
+def valid_box_mask(boxes: np.ndarray, scores: Optional[np.ndarray] = None) -> np.ndarray:
+    """(N, 4) xyxy [and (N,) scores] -> (N,) bool: all finite, width and height strictly positive."""
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    return np.isfinite(boxes).all(axis=1) & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    # A row sum is finite only if every entry is (NaN and ±inf propagate): one check for all columns.
+    total = boxes.sum(axis=1) if scores is None else boxes.sum(axis=1) + scores
+    return np.isfinite(total) & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
 
 
 class SortTracker:
@@ -119,45 +121,53 @@ class SortTracker:
         self.frame_count = 0
         self._next_id = 1
         self.filters = KalmanBank()
-        self.track_ids = np.zeros(0, dtype=np.int64)      # -1 while unconfirmed (default mode)
-        self.hits = np.zeros(0, dtype=np.int64)           # matched frames, first detection included
-        self.hit_streak = np.zeros(0, dtype=np.int64)     # SORT's consecutive matches after the first one
-        self.misses = np.zeros(0, dtype=np.int64)         # frames since the last match (SORT's time_since_update)
-        self.birth_frame = np.zeros(0, dtype=np.int64)
-        self.det_boxes = np.zeros((0, 4))
-        self.scores = np.zeros(0)
+        # Per-track integers, one row per track in the filters' row order (one array: cheap to grow/drop):
+        # ID (-1 while unconfirmed in person-video mode), hits (matched frames, first detection included),
+        # SORT's hit streak (consecutive matches after the first one), misses (frames since the last
+        # match, SORT's time_since_update) and the frame the track started on.
+        self._counts = np.zeros((0, 5), dtype=np.int64)
+        # Per-track latest detection: box (4,) xyxy and score.
+        self._latest = np.zeros((0, 5))
         self.payloads: list[Any] = []
+
+    track_ids = property(lambda self: self._counts[:, 0])
+    hits = property(lambda self: self._counts[:, 1])
+    hit_streak = property(lambda self: self._counts[:, 2])
+    misses = property(lambda self: self._counts[:, 3])
+    birth_frame = property(lambda self: self._counts[:, 4])
 
     @property
     def num_tracks(self) -> int:
         """Live tracks, confirmed or not."""
-        return len(self.track_ids)
+        return len(self._counts)
 
     def _keep(self, mask: np.ndarray) -> None:
         if mask.all():
             return
         self.filters.keep(mask)
-        for name in ("track_ids", "hits", "hit_streak", "misses", "birth_frame", "det_boxes", "scores"):
-            setattr(self, name, getattr(self, name)[mask])
-        self.payloads = [p for p, k in zip(self.payloads, mask) if k]
+        self._counts = self._counts[mask]
+        self._latest = self._latest[mask]
+        self.payloads = [p for p, k in zip(self.payloads, mask.tolist()) if k]
 
-    def _start_tracks(self, boxes: np.ndarray, scores: np.ndarray, payloads: list) -> None:
+    def _start_tracks(self, boxes: np.ndarray, scores: np.ndarray, measurements: np.ndarray,
+                      payloads: list) -> None:
         count = len(boxes)
         if count == 0:
             return
-        self.filters.append(boxes_to_measurements(boxes))
+        self.filters.append(measurements)
+        counts = np.zeros((count, 5), dtype=np.int64)
         if self.parity_mode:  # SORT numbers every track it creates, confirmed or not
-            new_ids = np.arange(self._next_id, self._next_id + count)
+            counts[:, 0] = np.arange(self._next_id, self._next_id + count)
             self._next_id += count
         else:
-            new_ids = np.full(count, -1)
-        self.track_ids = np.concatenate([self.track_ids, new_ids])
-        self.hits = np.concatenate([self.hits, np.ones(count, dtype=np.int64)])
-        self.hit_streak = np.concatenate([self.hit_streak, np.zeros(count, dtype=np.int64)])
-        self.misses = np.concatenate([self.misses, np.zeros(count, dtype=np.int64)])
-        self.birth_frame = np.concatenate([self.birth_frame, np.full(count, self.frame_count)])
-        self.det_boxes = np.concatenate([self.det_boxes, boxes])
-        self.scores = np.concatenate([self.scores, scores])
+            counts[:, 0] = -1
+        counts[:, 1] = 1
+        counts[:, 4] = self.frame_count
+        self._counts = np.concatenate([self._counts, counts])
+        latest = np.empty((count, 5))
+        latest[:, :4] = boxes
+        latest[:, 4] = scores
+        self._latest = np.concatenate([self._latest, latest])
         self.payloads.extend(payloads)
 
     # ------------------------------------------------------------------------------------------ update
@@ -175,75 +185,104 @@ class SortTracker:
             most, in order of detection index.
         """
         boxes = np.asarray(boxes, dtype=np.float64)
-        if boxes.size == 0:
-            boxes = boxes.reshape(0, 4)
         if boxes.ndim != 2 or boxes.shape[1] != 4:
-            raise ValueError(f"tracker: boxes must be an (N, 4) xyxy array, got shape {boxes.shape}")
+            if boxes.size != 0:
+                raise ValueError(f"tracker: boxes must be an (N, 4) xyxy array, got shape {boxes.shape}")
+            boxes = boxes.reshape(0, 4)
         count = len(boxes)
-        scores = np.ones(count) if scores is None else np.asarray(scores, dtype=np.float64).reshape(-1)
-        if len(scores) != count:
-            raise ValueError(f"tracker: got {count} boxes but {len(scores)} scores")
+        if scores is None:
+            scores = np.ones(count)
+        else:
+            scores = np.asarray(scores, dtype=np.float64)
+            if scores.shape != (count,):
+                scores = scores.reshape(-1)
+                if len(scores) != count:
+                    raise ValueError(f"tracker: got {count} boxes but {len(scores)} scores")
         if payloads is not None and len(payloads) != count:
             raise ValueError(f"tracker: got {count} boxes but {len(payloads)} payloads")
 
-        valid = valid_box_mask(boxes) & ~np.isnan(scores)
-        if not valid.all():
-            warnings.warn(f"tracker: ignored {int((~valid).sum())} of {count} detections on frame "
+        # Fast check first (a sum is finite only if every term is): normal frames cost two reductions.
+        all_valid = bool(np.isfinite(boxes.sum() + scores.sum()) and (boxes[:, 2:4] > boxes[:, 0:2]).all())
+        if all_valid:
+            valid_rows = np.arange(count)
+            measurements = boxes_to_measurements(boxes)
+        else:
+            valid = valid_box_mask(boxes, scores)
+            valid_rows = np.nonzero(valid)[0]
+            warnings.warn(f"tracker: ignored {count - len(valid_rows)} of {count} detections on frame "
                           f"{self.frame_count + 1} with a NaN/infinite box or score or a box of zero or "
                           f"negative size", InvalidBoxWarning, stacklevel=2)
+            measurements = np.zeros((count, 4))
+            measurements[valid_rows] = boxes_to_measurements(boxes[valid_rows])
+        self._frame = (boxes, scores, measurements, payloads)
         self.frame_count += 1
         self._predict()
+        self._det_of_track = np.full(self.num_tracks, -1, dtype=np.int64)
         if self.parity_mode:
-            matched_det = self._step_parity(boxes, scores, payloads, np.flatnonzero(valid))
+            self._step_parity(valid_rows)
         else:
-            matched_det = self._step_person(boxes, scores, payloads, valid)
-        return self._report(matched_det)
+            self._step_person(valid_rows)
+        self._frame = None
+        return self._report()
 
     def _predict(self) -> None:
+        """Predict every track; sets ``self._predicted`` (N, 4) xyxy boxes of the surviving tracks."""
         if self.num_tracks == 0:
+            self._predicted = np.zeros((0, 4))
             return
+        counts = self._counts
         # SORT: a track that missed the previous frame loses its streak when it is predicted again.
-        self.hit_streak[self.misses > 0] = 0
+        counts[counts[:, 3] > 0, 2] = 0
         self.filters.predict()
-        self.misses += 1
-        # A filter whose prediction is no longer a box is dropped, as SORT drops NaN predictions.
-        self._keep(valid_states(self.filters.x))
+        counts[:, 3] += 1
+        # A filter whose prediction is no longer a box is dropped, as SORT drops NaN predictions. The fast
+        # check (all areas and aspects positive, boxes finite) passes on every frame of normal input.
+        state = self.filters.x
+        if not np.minimum(state[:, 2], state[:, 3]).min() > 0:
+            self._keep((state[:, 2] > 0) & (state[:, 3] > 0))
+        predicted = self.filters.boxes()
+        if not np.isfinite(predicted.sum()):
+            self._keep(np.isfinite(predicted.sum(axis=1)))
+            predicted = self.filters.boxes()
+        self._predicted = predicted
 
-    def _apply_matches(self, matches: np.ndarray, det_rows: np.ndarray, boxes, scores, payloads) -> None:
-        """Correct tracks ``matches[:, 1]`` with detections ``det_rows[matches[:, 0]]``."""
+    def _apply_matches(self, matches: np.ndarray, det_rows: np.ndarray) -> None:
+        """Correct tracks ``matches[:, 1]`` with this frame's detections ``det_rows[matches[:, 0]]``."""
         if len(matches) == 0:
             return
+        boxes, scores, measurements, payloads = self._frame
         tracks = matches[:, 1]
         dets = det_rows[matches[:, 0]]
-        self.filters.update(tracks, boxes_to_measurements(boxes[dets]))
-        self.misses[tracks] = 0
-        self.hits[tracks] += 1
-        self.hit_streak[tracks] += 1
-        self.det_boxes[tracks] = boxes[dets]
-        self.scores[tracks] = scores[dets]
+        self.filters.update(tracks, measurements[dets])
+        counts = self._counts
+        counts[tracks, 3] = 0          # misses
+        counts[tracks, 1:3] += 1       # hits, hit streak
+        self._latest[tracks, 0:4] = boxes[dets]
+        self._latest[tracks, 4] = scores[dets]
         if payloads is not None:
-            for track, det in zip(tracks, dets):
+            for track, det in zip(tracks.tolist(), dets.tolist()):
                 self.payloads[track] = payloads[det]
         self._det_of_track[tracks] = dets
 
-    def _step_parity(self, boxes, scores, payloads, det_rows: np.ndarray) -> np.ndarray:
-        self._det_of_track = np.full(self.num_tracks, -1, dtype=np.int64)
-        iou = iou_matrix(boxes[det_rows], self.filters.boxes() if self.num_tracks else np.zeros((0, 4)))
+    def _step_parity(self, det_rows: np.ndarray) -> None:
+        """SORT: all valid detections in one association; every unmatched detection starts a track."""
+        boxes = self._frame[0]
+        iou = iou_matrix(boxes[det_rows], self._predicted)
         matches, unmatched_dets, _ = associate(iou, self.iou_threshold, unambiguous_shortcut=True)
-        self._apply_matches(matches, det_rows, boxes, scores, payloads)
-        new_rows = det_rows[unmatched_dets]
-        self._start_new(new_rows, boxes, scores, payloads)
-        return self._det_of_track
+        self._apply_matches(matches, det_rows)
+        self._start_new(det_rows[unmatched_dets])
 
-    def _step_person(self, boxes, scores, payloads, valid: np.ndarray) -> np.ndarray:
-        self._det_of_track = np.full(self.num_tracks, -1, dtype=np.int64)
-        high_rows = np.flatnonzero(valid & (scores >= self.high_score))
-        predicted = self.filters.boxes() if self.num_tracks else np.zeros((0, 4))
+    def _step_person(self, det_rows: np.ndarray) -> None:
+        """High-score detections first, then low-score ones to recently matched confirmed tracks."""
+        boxes, scores = self._frame[0], self._frame[1]
+        det_scores = scores[det_rows]
+        high_rows = det_rows[det_scores >= self.high_score]
+        predicted = self._predicted
         matches, unmatched_high, unmatched_tracks = associate(
             iou_matrix(boxes[high_rows], predicted), self.iou_threshold, unambiguous_shortcut=False)
-        self._apply_matches(matches, high_rows, boxes, scores, payloads)
+        self._apply_matches(matches, high_rows)
         if self.second_pass:
-            low_rows = np.flatnonzero(valid & (scores >= self.low_score) & (scores < self.high_score))
+            low_rows = det_rows[(det_scores >= self.low_score) & (det_scores < self.high_score)]
             # Only tracks that were matched on the previous frame (misses == 1 after predict) and are
             # confirmed: an unsure box may keep a track going but not revive a lost or doubtful one.
             candidates = unmatched_tracks[(self.misses[unmatched_tracks] == 1)
@@ -251,43 +290,53 @@ class SortTracker:
             if len(low_rows) and len(candidates):
                 second, _, _ = associate(iou_matrix(boxes[low_rows], predicted[candidates]),
                                          max(self.iou_threshold, SECOND_PASS_MIN_IOU), unambiguous_shortcut=False)
-                second = np.stack([second[:, 0], candidates[second[:, 1]]], axis=1) if len(second) else second
-                self._apply_matches(second, low_rows, boxes, scores, payloads)
-        # Tentative tracks end at their first miss; confirmed ones after more than max_age misses.
-        self._start_new(high_rows[unmatched_high], boxes, scores, payloads)
-        unconfirmed = self.track_ids < 0
-        confirm = unconfirmed & (self.hits >= max(self.min_hits, 1))
-        if confirm.any():
-            count = int(confirm.sum())
-            self.track_ids[confirm] = np.arange(self._next_id, self._next_id + count)
-            self._next_id += count
-        return self._det_of_track
+                if len(second):
+                    second = np.stack([second[:, 0], candidates[second[:, 1]]], axis=1)
+                    self._apply_matches(second, low_rows)
+        self._start_new(high_rows[unmatched_high])
+        # IDs are handed out when a track is confirmed (so they are consecutive among reported tracks).
+        counts = self._counts
+        confirm = np.nonzero((counts[:, 0] < 0) & (counts[:, 1] >= max(self.min_hits, 1)))[0]
+        if len(confirm):
+            counts[confirm, 0] = np.arange(self._next_id, self._next_id + len(confirm))
+            self._next_id += len(confirm)
 
-    def _start_new(self, rows: np.ndarray, boxes, scores, payloads) -> None:
-        self._start_tracks(boxes[rows], scores[rows],
-                           [payloads[r] for r in rows] if payloads is not None else [None] * len(rows))
-        self._det_of_track = np.concatenate([self._det_of_track, rows.astype(np.int64)])
+    def _start_new(self, rows: np.ndarray) -> None:
+        """Start a track from each of this frame's detections ``rows``."""
+        if len(rows) == 0:
+            return
+        boxes, scores, measurements, payloads = self._frame
+        self._start_tracks(boxes[rows], scores[rows], measurements[rows],
+                           [payloads[r] for r in rows.tolist()] if payloads is not None else [None] * len(rows))
+        self._det_of_track = np.concatenate([self._det_of_track, rows])
 
-    def _report(self, det_of_track: np.ndarray) -> list[TrackOutput]:
-        matched = self.misses == 0
-        if self.parity_mode:
-            shown = matched & ((self.hit_streak >= self.min_hits) | (self.frame_count <= self.min_hits))
-            alive = self.misses <= self.max_age
-        else:
-            shown = matched & (self.track_ids >= 0)
-            confirmed = self.track_ids >= 0
-            alive = np.where(confirmed, self.misses <= self.max_age, matched)
+    def _report(self) -> list[TrackOutput]:
+        """The tracks to report on this frame; then drop the tracks that ended."""
+        counts = self._counts
+        matched = counts[:, 3] == 0
+        if self.parity_mode:  # SORT's rule: matched now, and a long enough streak or the first frames
+            shown = matched & ((counts[:, 2] >= self.min_hits) | (self.frame_count <= self.min_hits))
+            alive = counts[:, 3] <= self.max_age
+        else:  # matched now and confirmed; tentative tracks end at their first miss
+            confirmed = counts[:, 0] >= 0
+            shown = matched & confirmed
+            alive = np.where(confirmed, counts[:, 3] <= self.max_age, matched)
         rows = np.nonzero(shown)[0]
+        outputs = []
         if len(rows):
             posterior = states_to_boxes(self.filters.x[rows])
-            det_boxes = self.det_boxes[rows]
-            columns = zip(self.track_ids[rows].tolist(), self.frame_count - self.birth_frame[rows],
-                          self.hits[rows].tolist(), det_of_track[rows].tolist(), self.scores[rows].tolist())
-            outputs = [TrackOutput(track_id=track_id, box=posterior[i], det_box=det_boxes[i], det_index=det_index,
-                                   score=score, age=int(age), hits=hits, payload=self.payloads[row])
-                       for i, (row, (track_id, age, hits, det_index, score)) in enumerate(zip(rows, columns))]
-        else:
-            outputs = []
+            latest = self._latest[rows]
+            payloads = self.payloads
+            frame = self.frame_count
+            for i, (row, (track_id, hits, _, _, birth), det_index) in enumerate(
+                    zip(rows.tolist(), counts[rows].tolist(), self._det_of_track[rows].tolist())):
+                outputs.append(TrackOutput(track_id, posterior[i], latest[i, 0:4], det_index, float(latest[i, 4]),
+                                           frame - birth, hits, payloads[row]))
         self._keep(alive)
-        outputs.sort(key=lambda out: out.det_index)
+        if len(outputs) > 1:
+            outputs.sort(key=_by_detection)
         return outputs
+
+
+def _by_detection(output: TrackOutput) -> int:
+    return output.det_index

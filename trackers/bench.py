@@ -1,0 +1,86 @@
+"""``python main.py bench tracker [--mot-dir DIR] [--repeats N] [--json]``: the tracker's own speed.
+
+Times ``SortTracker.update`` alone (detections are parsed before the clock starts, outputs are not
+written) over every ``<seq>/det/det.txt`` under ``--mot-dir`` (default ``../shared/mot15``: the 11 MOT15
+training sequences SORT was published with), in parity mode and in the person-video default mode.
+Reports frames per second over all sequences (total frames / total update time), best of ``--repeats``
+runs because on a shared machine the fastest run is the one least disturbed by other processes.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+from trackers.mot_io import frames_of, read_mot, xywh_to_xyxy
+from trackers.sort import SortTracker
+
+DEFAULT_MOT_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "mot15"
+
+
+def load_sequences(mot_dir: Path) -> dict[str, list]:
+    """``{sequence: [(boxes (N, 4) xyxy, scores (N,)) per frame]}`` for every ``*/det/det.txt``."""
+    files = sorted(Path(mot_dir).glob("*/det/det.txt"))
+    if not files:
+        raise FileNotFoundError(f"no */det/det.txt under {mot_dir}; pass --mot-dir with MOT15-style "
+                                f"sequence folders (e.g. ../shared/mot15)")
+    sequences = {}
+    for path in files:
+        table = read_mot(path, "detections file")
+        sequences[path.parent.parent.name] = [(xywh_to_xyxy(rows[:, 2:6]), rows[:, 6])
+                                              for _, rows in frames_of(table)]
+    return sequences
+
+
+def time_mode(sequences: dict[str, list], make_tracker) -> dict:
+    """One pass over all sequences with a fresh tracker each; seconds spent inside ``update``."""
+    per_sequence = {}
+    for name, frames in sequences.items():
+        tracker = make_tracker()
+        clock = time.perf_counter
+        start = clock()
+        for boxes, scores in frames:
+            tracker.update(boxes, scores)
+        per_sequence[name] = (len(frames), clock() - start)
+    return per_sequence
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="a2v bench tracker", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mot-dir", type=Path, default=DEFAULT_MOT_DIR,
+                        help="folder with <sequence>/det/det.txt files (default: ../shared/mot15)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per mode; the fastest is reported")
+    parser.add_argument("--json", action="store_true", help="also print the results as one JSON line")
+    args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
+    sequences = load_sequences(args.mot_dir)
+    modes = {"parity": SortTracker.parity, "default": SortTracker}
+    results = {}
+    for mode, make in modes.items():
+        best = None
+        for _ in range(args.repeats):
+            run = time_mode(sequences, make)
+            total = sum(seconds for _, seconds in run.values())
+            if best is None or total < best[0]:
+                best = (total, run)
+        total, run = best
+        frames = sum(count for count, _ in run.values())
+        results[mode] = {"frames": frames, "seconds": total, "fps": frames / total if total > 0 else float("inf"),
+                         "per_sequence_fps": {n: c / s if s > 0 else float("inf") for n, (c, s) in run.items()}}
+    print(f"tracker bench: {len(sequences)} sequences from {args.mot_dir}, best of {args.repeats}, "
+          f"{platform.processor() or platform.machine()}, Python {platform.python_version()}")
+    names = list(sequences)
+    width = max(len(n) for n in names + ["all"])
+    print(f"{'sequence'.ljust(width)}  frames  parity fps  default fps")
+    for name in names:
+        print(f"{name.ljust(width)}  {len(sequences[name]):6d}  {results['parity']['per_sequence_fps'][name]:10.0f}"
+              f"  {results['default']['per_sequence_fps'][name]:11.0f}")
+    print(f"{'all'.ljust(width)}  {results['parity']['frames']:6d}  {results['parity']['fps']:10.0f}"
+          f"  {results['default']['fps']:11.0f}")
+    if args.json:
+        print(json.dumps(results))
+    return 0
