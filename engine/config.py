@@ -61,13 +61,14 @@ class PoseConfig:
 
 @dataclass
 class TrackerConfig:
-    max_age: int = _opt(30, min=1, help="frames a track lives without a match")
-    min_hits: int = _opt(3, min=0, help="matches before a track gets an ID")
-    iou_threshold: float = _opt(0.3, min=0, help="minimum IoU for a match")
+    """SORT with person-video defaults (trackers/sort.py says why each value)."""
+    max_age: int = _opt(30, min=1, help="frames a confirmed track survives unmatched (30 = 1 s at 30 fps: short occlusions)")
+    min_hits: int = _opt(3, min=0, help="matched frames before a track gets an ID (3 drops 1-2 frame false persons)")
+    iou_threshold: float = _opt(0.3, min=0, help="minimum IoU between a person box and a track's predicted box")
     second_pass: bool = _opt(True, help="second association with low-score detections (ByteTrack idea)")
-    high_score: float = _opt(0.5, min=0, help="detections at or above this score start tracks")
-    low_score: float = _opt(0.1, min=0, help="detections between low and high are only used in the second pass")
-    parity: bool = _opt(False, help="behave exactly as the original SORT")
+    high_score: float = _opt(0.5, min=0, help="detections at or above this score are matched first and start tracks")
+    low_score: float = _opt(0.1, min=0, help="detections from low_score up to high_score only keep tracks alive (second pass)")
+    parity: bool = _opt(False, help="behave exactly as the original SORT (its max_age 1, min_hits 3, IoU 0.3; the values above are ignored)")
 
 
 @dataclass

@@ -99,6 +99,8 @@ class SortTracker:
         if self.max_age < 0 or self.min_hits < 0 or not 0.0 <= self.iou_threshold <= 1.0:
             raise ValueError(f"tracker settings out of range: max_age={max_age} (>= 0), min_hits={min_hits} "
                              f"(>= 0), iou_threshold={iou_threshold} (0..1)")
+        if self.low_score > self.high_score:
+            raise ValueError(f"tracker: low_score ({low_score}) must not exceed high_score ({high_score})")
         self.reset()
 
     @classmethod
@@ -109,10 +111,57 @@ class SortTracker:
 
     @classmethod
     def from_config(cls, config) -> "SortTracker":
-        """From an ``engine.config.TrackerConfig``-like object (attributes of the same names)."""
+        """From an ``engine.config.TrackerConfig``-like object (attributes of the same names). With
+        ``parity`` true the original's settings are used and the others are ignored."""
+        if config.parity:
+            return cls.parity()
         return cls(max_age=config.max_age, min_hits=config.min_hits, iou_threshold=config.iou_threshold,
-                   second_pass=config.second_pass, high_score=config.high_score, low_score=config.low_score,
-                   parity=config.parity)
+                   second_pass=config.second_pass, high_score=config.high_score, low_score=config.low_score)
+
+    def configure(self, max_age: Optional[int] = None, min_hits: Optional[int] = None,
+                  iou_threshold: Optional[float] = None, second_pass: Optional[bool] = None,
+                  high_score: Optional[float] = None, low_score: Optional[float] = None,
+                  parity: Optional[bool] = None) -> None:
+        """Change settings during a run (``None`` keeps a value). Live tracks keep their IDs; switching
+        ``parity`` ends every live track (the two modes count differently) but IDs still never repeat."""
+        updated = SortTracker(
+            max_age=self.max_age if max_age is None else max_age,
+            min_hits=self.min_hits if min_hits is None else min_hits,
+            iou_threshold=self.iou_threshold if iou_threshold is None else iou_threshold,
+            second_pass=self.second_pass if second_pass is None else second_pass,
+            high_score=self.high_score if high_score is None else high_score,
+            low_score=self.low_score if low_score is None else low_score,
+            parity=self.parity_mode if parity is None else parity)
+        mode_changed = updated.parity_mode != self.parity_mode
+        for name in ("max_age", "min_hits", "iou_threshold", "second_pass", "high_score", "low_score", "parity_mode"):
+            setattr(self, name, getattr(updated, name))
+        if mode_changed:
+            self._keep(np.zeros(self.num_tracks, dtype=bool))
+
+    def describe(self) -> str:
+        """One line naming the mode and its settings."""
+        if self.parity_mode:
+            return (f"SORT parity (max_age {self.max_age}, min_hits {self.min_hits}, "
+                    f"IoU {self.iou_threshold:g})")
+        second = (f", second pass {self.low_score:g}..{self.high_score:g}" if self.second_pass
+                  else f", scores >= {self.high_score:g}")
+        return (f"SORT person video (max_age {self.max_age}, min_hits {self.min_hits}, "
+                f"IoU {self.iou_threshold:g}{second})")
+
+    def track_info(self, track_id: int) -> Optional[dict]:
+        """A live track's state, or None when no live track has this ID: ``age``, ``hits``, ``misses``
+        (frames since its last match), ``box`` (4,) xyxy current Kalman estimate, ``det_box`` (4,) its
+        latest detection, ``score`` and ``payload`` of that detection."""
+        if track_id < 0:
+            return None
+        rows = np.nonzero(self._counts[:, 0] == track_id)[0]
+        if len(rows) == 0:
+            return None
+        row = int(rows[0])
+        _, hits, _, misses, birth = self._counts[row].tolist()
+        return {"age": self.frame_count - birth, "hits": hits, "misses": misses,
+                "box": states_to_boxes(self.filters.x[row:row + 1])[0], "det_box": self._latest[row, 0:4].copy(),
+                "score": float(self._latest[row, 4]), "payload": self.payloads[row]}
 
     # ------------------------------------------------------------------------------------------- state
 
