@@ -102,7 +102,7 @@ def run_command(args: argparse.Namespace) -> int:
         source.close()
         raise
     for stage in stages:
-        log.info("%s: %s", stage.name, stage.describe())
+        log.info("%s stage: %s", stage.name, stage.describe())
     total = source.frame_count
     if args.max_frames is not None:
         total = min(total, args.max_frames) if total else args.max_frames
