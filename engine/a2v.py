@@ -74,6 +74,8 @@ class A2V:
         self.net = net.to(self.device).eval()
         # BN folded into the trunk's convs: same numbers up to float32 rounding, less CPU time.
         self.runner = fuse_for_inference(self.net) if fuse_bn else self.net
+        if fuse_bn and self.device.type == "cuda":
+            self.runner.use_channels_last()
         self.language = None if language is None else np.ascontiguousarray(language, dtype=np.float32)
         if self.language is not None and self.language.shape[0] != NUM_PASTA:
             raise A2VError(f"language matrix has shape {self.language.shape}, expected ({NUM_PASTA}, 2D)")
@@ -133,9 +135,11 @@ class A2V:
             part = torch.from_numpy(parts * scale).to(self.device)
             skel = torch.from_numpy(skeletons).to(self.device)
             result = self.runner(tensor, human, part, skel)
-            pasta = result.pasta_probs.float().cpu().numpy()
-            actions = result.verb_probs.float().cpu().numpy()
-            visual = result.visual.float().cpu().numpy()
+            # One device → host copy for all three outputs.
+            packed = torch.cat([result.pasta_probs.float(), result.verb_probs.float(), result.visual.float()], 1)
+            packed = packed.cpu().numpy()
+            pasta, actions, visual = np.split(packed, [NUM_PASTA, NUM_PASTA + NUM_VERBS], axis=1)
+            pasta, actions, visual = (np.ascontiguousarray(a) for a in (pasta, actions, visual))
         out.update(pasta=pasta, actions=actions, visual=visual)
         out["language"] = (pasta @ self.language).astype(np.float32) if self.language is not None else \
             np.zeros((n, 0), np.float32)

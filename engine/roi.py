@@ -52,15 +52,17 @@ def roi_crop(features: torch.Tensor, boxes: torch.Tensor, pool_size: int = POOL_
         return features.new_zeros((0, c, pool_size, pool_size))
     theta = roi_theta(boxes.to(features.device), features.shape[-2:], stride)
     grid = F.affine_grid(theta, [r, 1, pool_size, pool_size], align_corners=False)     # (R, P, P, 2)
-    grid = grid.to(features.dtype).reshape(1, r * pool_size, pool_size, 2)
-    crops = F.grid_sample(features, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    grid = grid.reshape(1, r * pool_size, pool_size, 2)
+    # Sampled in float32 even for half-precision maps: fp16 grid coordinates would move the samples.
+    crops = F.grid_sample(features.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     # (1, C, R·P, P) → (R, C, P, P)
-    return crops.reshape(c, r, pool_size, pool_size).transpose(0, 1)
+    return crops.reshape(c, r, pool_size, pool_size).transpose(0, 1).to(features.dtype)
 
 
 def roi_crop_official(features: torch.Tensor, box: torch.Tensor, pool_size: int = POOL_SIZE,
                       stride: int = FEATURE_STRIDE) -> torch.Tensor:
     """The official crop of ONE box (4,) from (1, C, H, W) features → (1, C, pool_size, pool_size)."""
     theta = roi_theta(box.reshape(1, 4).to(features.device), features.shape[-2:], stride)
-    grid = F.affine_grid(theta, [1, 1, pool_size, pool_size], align_corners=False).to(features.dtype)
-    return F.grid_sample(features, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    grid = F.affine_grid(theta, [1, 1, pool_size, pool_size], align_corners=False)
+    crop = F.grid_sample(features.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return crop.to(features.dtype)
