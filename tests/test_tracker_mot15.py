@@ -3,6 +3,7 @@
 Detections come from ``../shared/mot15`` (read in place; skipped when absent, e.g. in a fresh clone).
 Ground truth for TUD-Campus and TUD-Stadtmitte ships inside the motmetrics wheel (``motmetrics/data``).
 """
+import functools
 import importlib.util
 import json
 from pathlib import Path
@@ -36,6 +37,7 @@ needs_mot15 = pytest.mark.skipif(not (MOT15 / "TUD-Campus" / "det" / "det.txt").
 needs_gt = pytest.mark.skipif(GT_DIR is None, reason="motmetrics with its bundled TUD ground truth not installed")
 
 
+@functools.lru_cache(maxsize=None)
 def parity_tracks(sequence: str) -> np.ndarray:
     lines = track_file(SortTracker.parity(), read_mot(MOT15 / sequence / "det" / "det.txt"))
     return np.array([[float(v) for v in line.split(",")[:7]] for line in lines]).reshape(-1, 7)
@@ -88,6 +90,19 @@ def test_evaluator_agrees_with_motmetrics():
             assert ours[key] == theirs[key], key
         assert ours["mota"] == pytest.approx(theirs["mota"], abs=1e-9)
         assert ours["idf1"] == pytest.approx(theirs["idf1"], abs=1e-9)
+
+
+@needs_mot15
+@needs_gt
+@pytest.mark.parametrize("sequence, expected", [
+    # TrackEval 1.3.0 (the HOTA authors' evaluator) on the same parity tracks, run once by hand:
+    # HOTA, DetA, AssA, LocA.
+    ("TUD-Campus", (0.4525695174932174, 0.488254663810578, 0.42281839701083174, 0.7793454062521904)),
+    ("TUD-Stadtmitte", (0.530335161332517, 0.5490443250918183, 0.5127581405136425, 0.7892489728743047)),
+])
+def test_hota_matches_trackeval(sequence, expected):
+    result = hota(read_mot(GT_DIR / sequence / "gt.txt"), parity_tracks(sequence))
+    assert (result["hota"], result["deta"], result["assa"], result["loca"]) == pytest.approx(expected, abs=1e-12)
 
 
 def _table(rows):

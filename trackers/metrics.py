@@ -5,8 +5,9 @@ project's numpy 1.x, and py-motmetrics (installed) differs from the devkit on MO
 fragmentations (on SORT's TUD-Campus output it gives MOTP 72.7, MT 5, Frag 14 where the devkit's
 published row says 73.7, 6, 9). These implementations follow the definitions below, reproduce that whole
 published row from the original SORT's output (Rcll 68.5, Prcn 94.3, MT 6, PT 2, ML 0, FP 15, FN 113,
-IDsw 6, FM 9, MOTA 62.7, MOTP 73.7), and agree with motmetrics on MOTA, FP, FN, ID switches and IDF1 and
-with TrackEval on HOTA (both checked in tests/test_tracker_mot15.py where possible).
+IDsw 6, FM 9, MOTA 62.7, MOTP 73.7), agree with motmetrics on MOTA, FP, FN, ID switches and IDF1, and
+with TrackEval 1.3.0 on HOTA, DetA, AssA, LocA and IDF1 to the last digit on TUD-Campus and TUD-Stadtmitte
+(tests/test_tracker_mot15.py keeps those checks).
 
 - CLEAR MOT: :func:`clear_metrics`; ID metrics: :func:`id_metrics`; both match boxes at IoU >= 0.5 as
   the MOTChallenge 2D benchmarks do.
