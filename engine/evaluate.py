@@ -117,12 +117,19 @@ def run_benchmark(keys: Sequence[str], boxes: np.ndarray, pasta_scores: np.ndarr
     verb_ap = class_aps(keys, boxes, verb_scores, verb_gt, iou_threshold)
     summary = summarize(pasta_ap, verb_ap, vocab.group_slices, vocab.groups, vocab.action_no_interaction)
     return {
-        "summary": summary,
+        "summary": _json_safe(summary),
         "pasta_ap": {vocab.pasta_label(i): _num(a) for i, a in enumerate(pasta_ap)},
         "verb_ap": {f"{i} {name}": _num(a) for i, (name, a) in enumerate(zip(vocab.actions, verb_ap))},
         "detections": int(len(keys)),
         "images": int(len(set(keys))),
     }
+
+
+def _json_safe(value):
+    """NaN -> None throughout nested dicts (JSON has no NaN; None reads as "no ground truth")."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    return _num(value)
 
 
 def _num(value: float):
@@ -153,7 +160,7 @@ def write_report(result: dict, folder: str | Path) -> tuple[Path, Path]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     json_path, text_path = folder / "benchmark.json", folder / "benchmark.txt"
-    json_path.write_text(json.dumps(result, indent=1, allow_nan=False, default=_num), encoding="utf-8")
+    json_path.write_text(json.dumps(result, indent=1, allow_nan=False), encoding="utf-8")
     text_path.write_text(format_table(result) + "\n", encoding="utf-8")
     return json_path, text_path
 
@@ -206,8 +213,8 @@ def score_images(scorer: Scorer, records: Sequence[ImageRecord], image_root: str
     return keys, np.concatenate(boxes), np.concatenate(pastas), np.concatenate(verbs)
 
 
-def evaluate_scorer(config, scorer: Scorer, progress: bool = True) -> dict:
-    """Score the test data of ``config`` (a TrainConfig) with ``scorer`` and run the benchmark."""
+def load_test_data(config) -> tuple[GroundTruth, GroundTruth, list[ImageRecord]]:
+    """(PaSta GT, verb GT, detections) for a TrainConfig's ``data.test_*`` settings."""
     from engine.data.convert import read_records
     from engine.vocab import load_vocab
 
@@ -221,6 +228,12 @@ def evaluate_scorer(config, scorer: Scorer, progress: bool = True) -> dict:
             raise DataError("data.test_pred is empty and data.test_gt is an official .pkl without person "
                             "details; set data.test_pred to the Test_pred_rcnn LMDB")
         detections = detections_from_gt(gt_records)
+    return pasta_gt, verb_gt, detections
+
+
+def evaluate_scorer(config, scorer: Scorer, progress: bool = True, test_data=None) -> dict:
+    """Score the test data of ``config`` (a TrainConfig) with ``scorer`` and run the benchmark."""
+    pasta_gt, verb_gt, detections = test_data or load_test_data(config)
     keys, boxes, pasta, verbs = score_images(scorer, detections, config.data.image_root,
                                              config.eval.human_score_enhance, config.eval.max_side or None,
                                              progress=progress)
@@ -231,8 +244,9 @@ def evaluate(config, checkpoint: str | Path, device: str | None = None, progress
     """Load ``checkpoint`` (any checkpoint the A2V stage loads) and benchmark it on ``config``'s test data."""
     from engine.train_model import TrainableA2V
 
+    test_data = load_test_data(config)  # data problems first: they are cheaper to find than a model load
     model = TrainableA2V.from_checkpoint(checkpoint, device or config.device)
-    result = evaluate_scorer(config, model.score, progress)
+    result = evaluate_scorer(config, model.score, progress, test_data)
     result["checkpoint"] = str(checkpoint)
     return result
 
@@ -257,6 +271,7 @@ def register_cli(subparsers) -> None:
 
 def eval_command(args: argparse.Namespace) -> int:
     from engine.config import ConfigError
+    from engine.pasta_net import CheckpointError
     from engine.train_config import load_train_config
 
     try:
@@ -264,7 +279,7 @@ def eval_command(args: argparse.Namespace) -> int:
         if not Path(args.checkpoint).is_file():
             raise DataError(f"{args.checkpoint}: checkpoint not found; pass the .pt written by train")
         result = evaluate(config, args.checkpoint, args.device, progress=not args.quiet)
-    except (ConfigError, DataError) as exc:
+    except (ConfigError, DataError, CheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     folder = args.out or config.eval.output or Path(args.checkpoint).parent / "eval"

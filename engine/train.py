@@ -232,6 +232,7 @@ class Trainer:
         else:
             self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda _: 1.0)
         self.iteration = 0
+        self._updating = False
         self.feature_cache: dict[int, tuple] = {}
         self._ddp = None
         if self.dist.initialized:
@@ -354,9 +355,12 @@ class Trainer:
         loss = losses.sum() * (self.dist.world / cfg.batch_images)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        # a Ctrl-C inside the update would leave weights half-stepped: the handler does not save then
+        self._updating = True
         self.optimizer.step()
         self.scheduler.step()
         self.iteration += 1
+        self._updating = False
         return float(losses.detach().sum()) / cfg.batch_images
 
     def run(self) -> TrainResult:
@@ -379,6 +383,8 @@ class Trainer:
         window_n = 0
         last: Optional[Path] = None
         log_path = self.output / "loss.jsonl"
+        if self.dist.main and self.iteration == 0 and log_path.exists():
+            log_path.unlink()  # a fresh run starts a fresh log; a resumed one appends
         start = time.monotonic()
         try:
             while self.iteration < self.total_iters:
@@ -402,10 +408,12 @@ class Trainer:
                 if self.iteration % cfg.checkpoint_every == 0 and self.iteration < self.total_iters:
                     self.save_checkpoint()
         except KeyboardInterrupt:
-            if self.dist.main:
+            if self.dist.main and not self._updating:
                 last = self.save_checkpoint("last.pt")
                 log.info("interrupted at iteration %d; saved %s (resume with --set train.resume=auto)",
                          self.iteration, last)
+            elif self.dist.main:
+                log.info("interrupted during a weight update; the last periodic checkpoint stands")
             raise
         finally:
             if bar is not None:
@@ -480,6 +488,7 @@ def register_cli(subparsers) -> None:
 
 def train_command(args: argparse.Namespace) -> int:
     from engine.config import ConfigError
+    from engine.pasta_net import CheckpointError
     from engine.train_config import load_train_config
 
     overrides = list(args.overrides)
@@ -488,7 +497,7 @@ def train_command(args: argparse.Namespace) -> int:
     try:
         config = load_train_config(args.config, overrides)
         result = train(config, progress=False if args.quiet else None)
-    except (ConfigError, DataError, TrainError) as exc:
+    except (ConfigError, DataError, TrainError, CheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

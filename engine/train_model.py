@@ -43,6 +43,15 @@ class RoiFeatures:
         return RoiFeatures(self.parts[index], self.human[index], self.scene, self.skeleton[index])
 
 
+def _torch_load(path) -> object:
+    """``torch.load`` (weights only) with a one-line error for files that are not checkpoints."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a bad file; the user needs one line
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{path}: not a readable checkpoint ({first[:160]})") from None
+
+
 def _state_dict_of(obj, path) -> dict:
     if isinstance(obj, dict) and "model_state_dict" in obj:
         obj = obj["model_state_dict"]
@@ -172,7 +181,7 @@ class TrainableA2V:
             path = Path(init)
             if not path.is_file():
                 raise DataError(f"model.init: {path} not found; give a checkpoint path or leave it empty")
-            state = _state_dict_of(torch.load(path, map_location="cpu", weights_only=True), path)
+            state = _state_dict_of(_torch_load(path), path)
             unknown = [k for k in complete_aliases(state) if k not in net.state_dict()]
             if unknown:
                 raise DataError(f"model.init: {path} has weights this network does not know "
@@ -191,8 +200,7 @@ class TrainableA2V:
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         net = PastaNet()
-        net.load_checkpoint(_state_dict_of(torch.load(path, map_location="cpu", weights_only=True), path),
-                            strict=True)
+        net.load_checkpoint(_state_dict_of(_torch_load(path), path), strict=True)
         return cls(net, device)
 
     # ----------------------------------------------------------------------------------------- training
