@@ -145,7 +145,7 @@ def skeleton_maps(keypoints, image_size: tuple[int, int], size: int = SKELETON_S
     xy = kps[:, :, :2] / np.array([width, height], dtype=np.float64)
     xy = np.concatenate([xy, (xy[:, 5:6] + xy[:, 6:7]) / 2], axis=1)       # (N, 18, 2)
     # int() truncation toward zero; bounded so absurd coordinates cannot overflow cv2's int arguments.
-    points = np.clip(np.trunc(xy * size), -(1 << 20), 1 << 20).astype(np.int64)
+    points = np.clip(np.trunc(np.nan_to_num(xy * size)), -(1 << 20), 1 << 20).astype(np.int64)
     has_pose = np.any(kps != 0, axis=(1, 2))
     for p in range(kps.shape[0]):
         if not has_pose[p]:
