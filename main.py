@@ -49,14 +49,24 @@ def main(argv: list[str] | None = None) -> int:
     # mediapipe's native (TFLite/absl/glog) logging would otherwise print warnings users cannot act on.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("GLOG_minloglevel", "2")
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # `bench` hands everything after it to the chosen benchmark's own parser (argparse cannot forward
+    # options such as --frames through a sub-command untouched).
+    leading = 0
+    while leading < len(argv) and argv[leading] in ("-v", "--verbose"):
+        leading += 1
+    if leading < len(argv) and argv[leading] == "bench":
+        args = parser.parse_args(argv[: leading + 1])
+        args.rest = argv[leading + 1:]
+    else:
+        args = parser.parse_args(argv)
     verbose = args.verbose or os.environ.get("A2V_DEBUG") == "1"
     _setup_logging(verbose)
     if args.command is None:
         from app.cli import run_gui
 
-        return run_gui(parser.parse_args(["gui"] + (argv if argv is not None else sys.argv[1:])))
+        return run_gui(parser.parse_args(["gui"] + argv))
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -29,18 +29,20 @@ PART_BENCHES = {
 
 def register_cli(subparsers) -> None:
     parser = subparsers.add_parser(
-        "bench", help="measure speed and memory (whole pipeline, or: pose, a2v, render, tracker)",
+        "bench", add_help=False, help="measure speed and memory (whole pipeline, or: pose, a2v, render, tracker)",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", nargs="?", choices=sorted(PART_BENCHES) + ["pipeline"], default="pipeline",
-                        help="what to measure (default: the whole pipeline)")
+    # Everything after "bench" goes to the chosen benchmark's own parser (it has its own --help).
     parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     parser.set_defaults(func=bench_command)
 
 
 def bench_command(args: argparse.Namespace) -> int:
-    if args.part in PART_BENCHES:
-        return int(importlib.import_module(PART_BENCHES[args.part]).main(list(args.rest)) or 0)
-    return pipeline_bench(list(args.rest))
+    rest = list(args.rest)
+    if rest and rest[0] in PART_BENCHES:
+        return int(importlib.import_module(PART_BENCHES[rest[0]]).main(rest[1:]) or 0)
+    if rest and rest[0] == "pipeline":
+        rest = rest[1:]
+    return pipeline_bench(rest)
 
 
 def rss_mb() -> float:
@@ -106,7 +108,8 @@ def pipeline_bench(argv: list[str]) -> int:
     from engine.pipeline import Pipeline, build_stages
     from engine.stage import PassThroughStage
 
-    parser = argparse.ArgumentParser(prog="a2v bench", description="Whole-pipeline benchmark.")
+    parser = argparse.ArgumentParser(prog="a2v bench [pose|a2v|render|tracker|pipeline]", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--source", default=str(SAMPLE_CLIP), help="source to read (default: sample clip)")
     parser.add_argument("--frames", type=int, default=100, help="frames to process (default 100)")
     parser.add_argument("--passthrough", action="store_true",

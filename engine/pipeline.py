@@ -2,9 +2,13 @@
 
 ::
 
-    source thread ──q_frames──▶ inference thread ──q_results──▶ output thread ──▶ sinks, on_frame
-    (read, pace,               (pose, tracker, a2v:           (render, write every sink,
-     pause/seek)                each timed into result)        call the GUI callback)
+    source ──q0──▶ pose ──q1──▶ tracker ──q2──▶ a2v ──q3──▶ output ──▶ sinks, on_frame
+    (read, pace,   (one thread per stage, each timed           (render, write every sink,
+     pause/seek)    into the frame's result)                    call the GUI callback)
+
+- One thread per stage, not one for all of them: stages overlap, so the pipeline runs at the rate of its
+  slowest stage rather than the sum of all (on two cores, mediapipe and the A2V network run at the same
+  time). Queues are FIFO, so every stage still sees frames in order (the tracker needs that).
 
 - Queues are bounded (``config.pipeline.queue_size``), so a slow stage slows the reader instead of
   filling memory. Live sources drop frames inside the source (latest frame wins); file sources never drop.
@@ -123,8 +127,9 @@ class Pipeline:
         self.max_frames = max_frames
 
         size = max(1, self.config.pipeline.queue_size)
-        self._frames: queue.Queue = queue.Queue(maxsize=size)
-        self._results: queue.Queue = queue.Queue(maxsize=size)
+        # _queues[i] feeds stage i; the last one feeds the output thread.
+        self._queues: list[queue.Queue] = [queue.Queue(maxsize=size) for _ in range(len(self.stages) + 1)]
+        self._frames = self._queues[0]
         self._stop = threading.Event()
         self._abort = threading.Event()  # downstream is gone: upstream must not wait on full queues
         self._playing = threading.Event()
@@ -147,9 +152,11 @@ class Pipeline:
         if self._started:
             raise RuntimeError("a Pipeline can be started once")
         self._started = True
-        for name, target in (("a2v-source", self._source_loop), ("a2v-inference", self._inference_loop),
-                             ("a2v-output", self._output_loop)):
-            thread = threading.Thread(target=target, name=name, daemon=True)
+        workers = [("a2v-source", self._source_loop, ())]
+        workers += [(f"a2v-{stage.name}", self._stage_loop, (i,)) for i, stage in enumerate(self.stages)]
+        workers.append(("a2v-output", self._output_loop, ()))
+        for name, target, extra in workers:
+            thread = threading.Thread(target=target, args=extra, name=name, daemon=True)
             self._threads.append(thread)
             thread.start()
         return self
@@ -312,9 +319,13 @@ class Pipeline:
                     if due > now:
                         self._stop.wait(min(due - now, 1.0))
                 self.frames_read += 1
+                height, width = frame.image.shape[:2]
+                result = FrameResult(index=frame.index, timestamp=float(frame.timestamp),
+                                     image_size=(int(width), int(height)))
+                result.info["dropped"] = self.dropped
                 if getattr(self.source, "is_live", False):
-                    self._put_latest(frame)
-                elif not self._put(self._frames, frame):
+                    self._put_latest((frame.image, result))
+                elif not self._put(self._frames, (frame.image, result)):
                     break
         except BaseException as exc:  # noqa: BLE001 - reported to the caller with the stage name
             self._fail("source", index + 1, exc)
@@ -351,86 +362,68 @@ class Pipeline:
                 if self._abort.is_set():
                     return
 
-    def _next_batch(self, first) -> list:
-        """``first`` plus frames already waiting, up to ``pose.batch_size``, for stages that batch.
+    def _next_batch(self, inbox: queue.Queue, first) -> tuple[list, bool]:
+        """``first`` plus items already waiting in ``inbox``, up to ``pose.batch_size``.
 
-        Only file sources batch (a live view wants each frame as soon as it exists), and only frames that
-        are already queued are taken, so batching never waits for the reader.
+        Only file sources batch (a live view wants each frame as soon as it exists), and only items that
+        are already queued are taken, so batching never waits for the reader. Returns (batch, ended).
         """
         batch = [first]
         limit = self.config.pose.batch_size
         if limit <= 1 or getattr(self.source, "is_live", False):
-            return batch
+            return batch, False
         while len(batch) < limit:
             try:
-                item = self._frames.get_nowait()
+                item = inbox.get_nowait()
             except queue.Empty:
                 break
             if item is _END:
-                self._frames_ended = True
-                break
+                return batch, True
             batch.append(item)
-        return batch
+        return batch, False
 
-    def _run_stages(self, batch: list) -> list[FrameResult]:
-        """Run every stage over ``batch`` (frames in order); returns their results, timings filled in.
+    def _stage_loop(self, position: int) -> None:
+        """Run stage ``position`` over every frame of its inbox, in order, and pass them on.
 
-        A stage with ``process_batch(frames, results)`` gets the whole batch at once (its time is shared
-        equally among the frames); the others see frame after frame, in order.
+        A stage with ``process_batch(frames, results)`` gets several queued frames at once (its time is
+        shared equally among them); the others see frame after frame.
         """
-        results = []
-        dropped = self.dropped
-        for item in batch:
-            height, width = item.image.shape[:2]
-            result = FrameResult(index=item.index, timestamp=float(item.timestamp),
-                                 image_size=(int(width), int(height)))
-            result.info["dropped"] = dropped
-            results.append(result)
-        for stage in self.stages:
-            self._current_stage = stage.name
-            process_batch = getattr(stage, "process_batch", None)
-            if process_batch is not None and len(batch) > 1:
-                self._current_frame = batch[0].index
-                start = time.perf_counter()
-                process_batch([item.image for item in batch], results)
-                share = (time.perf_counter() - start) * 1000.0 / len(batch)
-                for result in results:
-                    result.timings[stage.name] = share
-                continue
-            for item, result in zip(batch, results):
-                self._current_frame = item.index
-                start = time.perf_counter()
-                stage(item.image, result)
-                result.timings[stage.name] = (time.perf_counter() - start) * 1000.0
-        self._current_stage = "inference"
-        return results
-
-    def _inference_loop(self) -> None:
-        self._current_stage, self._current_frame = "inference", -1
-        self._frames_ended = False
+        stage = self.stages[position]
+        inbox, outbox = self._queues[position], self._queues[position + 1]
+        process_batch = getattr(stage, "process_batch", None)
+        index, ended = -1, False
         try:
-            while not self._frames_ended:
-                item = self._frames.get()
+            while not ended:
+                item = inbox.get()
                 if item is _END:
                     break
                 if self._stop.is_set():
                     continue  # stopping: frames still queued are skipped so the exit is prompt
-                batch = self._next_batch(item)
-                results = self._run_stages(batch)
-                for item, result in zip(batch, results):
-                    if not self._put(self._results, (item.image, result)):
+                batch, ended = self._next_batch(inbox, item) if process_batch else ([item], False)
+                index = batch[0][1].index
+                start = time.perf_counter()
+                if len(batch) > 1:
+                    process_batch([image for image, _ in batch], [result for _, result in batch])
+                    share = (time.perf_counter() - start) * 1000.0 / len(batch)
+                    for _, result in batch:
+                        result.timings[stage.name] = share
+                else:
+                    image, result = batch[0]
+                    stage(image, result)
+                    result.timings[stage.name] = (time.perf_counter() - start) * 1000.0
+                for item in batch:
+                    if not self._put(outbox, item):
                         return
         except BaseException as exc:  # noqa: BLE001
-            self._fail(self._current_stage, self._current_frame, exc)
-            if not self._frames_ended:
-                self._drain(self._frames)
+            self._fail(stage.name, index, exc)
+            if not ended:
+                self._drain(inbox)
         finally:
-            self._put_end(self._results)
-            for stage in self.stages:
-                try:
-                    stage.close()
-                except Exception:  # noqa: BLE001
-                    log.exception("closing stage %s failed", getattr(stage, "name", stage))
+            self._put_end(outbox)
+            try:
+                stage.close()  # on the thread that used it (CUDA streams, mediapipe graphs)
+            except Exception:  # noqa: BLE001
+                log.exception("closing stage %s failed", stage.name)
 
     def _drain(self, q: queue.Queue) -> None:
         """Empty ``q`` up to its end token so the thread feeding it can finish."""
@@ -438,7 +431,7 @@ class Pipeline:
             try:
                 item = q.get(timeout=1.0)
             except queue.Empty:
-                if not any(t.is_alive() for t in self._threads[:1]):
+                if self._abort.is_set():
                     return
                 continue
             if item is _END:
@@ -449,7 +442,7 @@ class Pipeline:
         index = -1
         try:
             while True:
-                item = self._results.get()
+                item = self._queues[-1].get()
                 if item is _END:
                     break
                 frame, result = item
