@@ -53,7 +53,7 @@ class InvalidBoxWarning(UserWarning):
     """A detection box was NaN, infinite, or had zero or negative width or height and was ignored."""
 
 
-@dataclass
+@dataclass(slots=True)
 class TrackOutput:
     """One track reported on one frame.
 
