@@ -74,9 +74,10 @@ def run_gui(args: argparse.Namespace) -> int:
     window.resize(*WINDOW_SIZE)
     window.show()
     source = getattr(args, "source", None) or str(SAMPLE_CLIP)
-    window.open_source(source, max_frames=quit_after)
     if not (screenshot or quit_after):
+        window.open_source(source, wait=False)  # the window shows at once; models load in the background
         return int(app.exec_())
+    window.open_source(source, max_frames=quit_after)
 
     outcome = {"code": 0}
     target = quit_after or 0

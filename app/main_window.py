@@ -10,13 +10,14 @@ a banner above the video with the fix; ``last_error`` holds the text. The window
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from pathlib import Path
 from typing import Callable, Optional
 
 from engine.cvcompat import cv2  # noqa: F401 - first, so OpenCV cannot break PyQt5's plugin path
 
-from PyQt5.QtCore import Qt, QTimer
+from PyQt5.QtCore import Qt, QTimer, pyqtSignal
 from PyQt5.QtWidgets import (QAction, QComboBox, QDockWidget, QFileDialog, QFrame, QHBoxLayout, QLabel,
                              QMainWindow, QPushButton, QSlider, QStyle, QVBoxLayout, QWidget)
 
@@ -73,6 +74,8 @@ def _fix_for_pipeline_error(exc: BaseException) -> str:
 
 
 class MainWindow(QMainWindow):
+    opened = pyqtSignal(object, object, int, object)  # (Prepared | None, error | None, token, options)
+
     """See the module docstring.
 
     Args:
@@ -102,6 +105,11 @@ class MainWindow(QMainWindow):
         self.pending_restart: dict[str, object] = {}
         self.speed: Optional[float] = 1.0
         self._ended_reported = False
+        self.opening = False
+        self._closed = False
+        self._open_token = 0
+        self._open_thread: Optional[threading.Thread] = None
+        self.opened.connect(self._on_opened, Qt.QueuedConnection)
 
         self.banner = ErrorBanner()
         self.view = VideoView()
@@ -170,7 +178,7 @@ class MainWindow(QMainWindow):
         file_menu = self.menuBar().addMenu("&File")
         entries = (
             ("&Open source…", "Ctrl+O", self.ask_source),
-            ("Open the &sample clip", None, lambda: self.open_source(str(SAMPLE_CLIP))),
+            ("Open the &sample clip", None, lambda: self.open_source(str(SAMPLE_CLIP), wait=False)),
             (None, None, None),
             ("&Export results (JSONL, NPZ, MOT)…", "Ctrl+E", self._ask_export_results),
             ("Export timeline as &CSV…", None, self._ask_timeline_csv),
@@ -230,19 +238,82 @@ class MainWindow(QMainWindow):
 
         dialog = SourceDialog(self, initial=self.session.spec or str(SAMPLE_CLIP))
         if dialog.exec_() and dialog.spec:
-            self.open_source(dialog.spec)
+            self.open_source(dialog.spec, wait=False)
 
     def open_source(self, spec: str, start_frame: int = 0, paused: bool = False,
-                    max_frames: Optional[int] = None) -> bool:
-        """Open ``spec`` (webcam index, file, URL, folder) and start playing; False (banner shown) on error."""
-        new_source = spec != self.session.spec
+                    max_frames: Optional[int] = None, wait: bool = True) -> bool:
+        """Open ``spec`` (webcam index, file, URL, folder) and start playing.
+
+        With ``wait`` (scripts, tests) everything happens now; returns False (banner shown) on error.
+        Without, the source is opened and the models are loaded on a worker thread, so the window stays
+        responsive (``opening`` is True meanwhile; errors appear in the banner); returns True at once.
+        A newer open supersedes one still loading (whose source and stages are then released).
+        """
+        self._open_token += 1
+        token = self._open_token
+        options = (start_frame, paused, max_frames)
+        self._apply_pending()    # settings that waited for a (re)start
+        self.session.stop()      # first: a camera cannot be opened twice
+        if wait:
+            self.opening = False
+            try:
+                prepared = self.session.prepare(spec)
+            except USER_ERRORS as exc:
+                self._open_failed(str(exc) or type(exc).__name__)
+                return False
+            return self._launch(prepared, *options)
+        self.opening = True
+        self.statusBar().showMessage(f"Opening {spec}: loading the models…")
+        self._update_transport()
+
+        def work() -> None:
+            prepared, error = None, None
+            try:
+                prepared = self.session.prepare(spec)
+            except USER_ERRORS as exc:
+                error = str(exc) or type(exc).__name__
+            except BaseException as exc:  # noqa: BLE001 - shown in the banner, not lost with the thread
+                log.exception("opening %s failed", spec)
+                error = f"{type(exc).__name__}: {exc}"
+            if self._closed:
+                if prepared is not None:
+                    prepared.close()
+                return
+            try:
+                self.opened.emit(prepared, error, token, options)
+            except RuntimeError:  # the window was deleted meanwhile
+                if prepared is not None:
+                    prepared.close()
+
+        self._open_thread = threading.Thread(target=work, name="a2v-open", daemon=True)
+        self._open_thread.start()
+        return True
+
+    def _on_opened(self, prepared, error, token: int, options: tuple) -> None:
+        if token != self._open_token or self._closed:  # superseded by a newer open, or closing
+            if prepared is not None:
+                prepared.close()
+            return
+        self.opening = False
+        if error is not None:
+            self._open_failed(error)
+            return
+        self._launch(prepared, *options)
+
+    def _open_failed(self, message: str) -> None:
+        self.statusBar().clearMessage()
+        self.show_error(message)
+        self._update_transport()
+
+    def _launch(self, prepared, start_frame: int, paused: bool, max_frames: Optional[int]) -> bool:
+        new_source = prepared.spec != self.session.spec
         on_frame, on_error = self.bridge.callbacks()
         try:
-            self.session.open(spec, on_frame, on_error, start_frame=start_frame, paused=paused,
-                              max_frames=max_frames)
+            self.session.launch(prepared, on_frame, on_error, start_frame=start_frame, paused=paused,
+                                max_frames=max_frames)
         except USER_ERRORS as exc:
-            self.show_error(str(exc) or type(exc).__name__)
-            self._update_transport()
+            prepared.close()
+            self._open_failed(str(exc) or type(exc).__name__)
             return False
         self.clear_error()
         self._ended_reported = False
@@ -250,8 +321,6 @@ class MainWindow(QMainWindow):
             self.history.clear()
             self.panel.clear()
             self.frames_received = 0
-        self.pending_restart.clear()
-        self.settings.set_pending([])
         self._apply_speed()
         source = self.session.source
         self.setWindowTitle(f"a2v — {source.name}")
@@ -259,16 +328,19 @@ class MainWindow(QMainWindow):
         self._update_transport()
         return True
 
-    def restart_pipeline(self) -> bool:
-        """Apply settings that need new stages: reopen the source where it is (file sources) and go on."""
+    def _apply_pending(self) -> None:
         for key, value in list(self.pending_restart.items()):
             try:
                 apply_override(self.config, f"{key}={_yaml_value(value)}")
-            except ConfigError as exc:
+            except ConfigError as exc:  # validated when edited; kept for safety
                 self.show_error(f"{exc}")
+        self.pending_restart.clear()
+        self.settings.set_pending([])
+
+    def restart_pipeline(self) -> bool:
+        """Apply settings that need new stages: reopen the source where it is (file sources) and go on."""
         if self.session.spec is None:
-            self.pending_restart.clear()
-            self.settings.set_pending([])
+            self._apply_pending()
             return False
         was_paused = self.pipeline is not None and self.pipeline.paused
         start = (self.last_result.index + 1) if self.last_result is not None and self._can_seek() else 0
@@ -279,7 +351,7 @@ class MainWindow(QMainWindow):
         if recording is not None:
             self.stop_recording()
             self.statusBar().showMessage(f"Recording stopped by the restart; saved to {recording}", 10000)
-        return self.open_source(self.session.spec, start_frame=start, paused=was_paused)
+        return self.open_source(self.session.spec, start_frame=start, paused=was_paused, wait=False)
 
     def _can_seek(self) -> bool:
         return bool(getattr(self.session.source, "can_seek", False))
@@ -298,7 +370,7 @@ class MainWindow(QMainWindow):
             return
         if not pipe.running and self.session.spec is not None and not self.session.source.is_live:
             start = self.slider.value() if self.slider.value() < self.slider.maximum() else 0
-            self.open_source(self.session.spec, start_frame=start)   # played to the end: play again
+            self.open_source(self.session.spec, start_frame=start, wait=False)   # played to the end: again
             return
         pipe.resume()
         self._update_transport()
@@ -315,7 +387,8 @@ class MainWindow(QMainWindow):
             return
         if not pipe.running:
             if self._can_seek() and self.last_result is not None:
-                self.open_source(self.session.spec, start_frame=self.last_result.index + 1, paused=True)
+                self.open_source(self.session.spec, start_frame=self.last_result.index + 1, paused=True,
+                                 wait=False)
             return
         if not pipe.paused:
             pipe.pause()
@@ -328,7 +401,7 @@ class MainWindow(QMainWindow):
             return
         pipe = self.pipeline
         if pipe is None or not pipe.running:
-            self.open_source(self.session.spec, start_frame=int(frame), paused=True)
+            self.open_source(self.session.spec, start_frame=int(frame), paused=True, wait=False)
             return
         pipe.seek(int(frame))
         if pipe.paused:
@@ -356,9 +429,9 @@ class MainWindow(QMainWindow):
         style = self.style()
         self.play_button.setText("Pause" if playing else "Play")
         self.play_button.setIcon(style.standardIcon(QStyle.SP_MediaPause if playing else QStyle.SP_MediaPlay))
-        self.play_button.setEnabled(source is not None)
-        seekable = bool(getattr(source, "can_seek", False))
-        self.step_button.setEnabled(running or seekable)
+        self.play_button.setEnabled(source is not None and not self.opening)
+        seekable = bool(getattr(source, "can_seek", False)) and not self.opening
+        self.step_button.setEnabled((running or seekable) and not self.opening)
         count = getattr(source, "frame_count", None) or 0
         self.slider.setEnabled(seekable and count > 0)
         self.slider.setRange(0, max(0, count - 1))
@@ -552,7 +625,11 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------------------------------ close
     def shutdown(self, timeout: float = 2.0) -> bool:
-        """Stop the pipeline and finalize outputs; True when every pipeline thread has ended."""
+        """Stop the pipeline and finalize outputs; True when every pipeline thread has ended.
+
+        An open still loading models cannot be interrupted; its worker releases what it built when done.
+        """
+        self._closed = True
         self._timer.stop()
         return self.session.close(timeout)
 

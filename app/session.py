@@ -176,6 +176,22 @@ class RecordingSink:
             log.info("recording saved: %s (%d frames, %s)", *finished)
 
 
+class Prepared:
+    """An opened source and its built stages, not started yet (see :meth:`RunSession.prepare`)."""
+
+    def __init__(self, spec: str, source, stages: list) -> None:
+        self.spec, self.source, self.stages = spec, source, stages
+
+    def close(self) -> None:
+        """Release them unused (an open that was superseded or cancelled)."""
+        for stage in self.stages:
+            try:
+                stage.close()
+            except Exception:  # noqa: BLE001
+                log.exception("closing stage %s failed", getattr(stage, "name", stage))
+        self.source.close()
+
+
 class RunSession:
     """The source, stages and pipeline currently shown, plus the outputs above.
 
@@ -201,37 +217,34 @@ class RunSession:
         self._run_dir: Optional[Path] = None
 
     # ---------------------------------------------------------------------------------------- lifecycle
-    def open(self, spec: str, on_frame, on_error=None, start_frame: int = 0, paused: bool = False,
-             max_frames: Optional[int] = None) -> None:
-        """Stop any current run, then open ``spec`` and start a pipeline on it.
+    def prepare(self, spec: str) -> "Prepared":
+        """Open ``spec`` and build the stages: the slow part (model loading), safe on a worker thread.
 
-        Raises ``SourceError`` (and whatever building the stages raises, e.g. a missing weights file); in
-        that case nothing is left running.
+        Raises ``SourceError`` (or whatever building the stages raises, e.g. a missing weights file) with
+        nothing left open. The result is started with :meth:`launch` (or released with ``close()``).
         """
+        from engine.pipeline import build_stages
         from engine.sources import open_source
 
-        self.stop()
         source = open_source(spec, self.config.source)
-        if spec != self.spec or self.results is None:
-            self._new_run_folder()
-        self.spec = spec
-        self._start(source, on_frame, on_error, start_frame, paused, max_frames)
-
-    def restart(self, on_frame, on_error=None, start_frame: int = 0, paused: bool = False) -> None:
-        """Reopen the same source with the current config (new stages), from ``start_frame`` if it can seek."""
-        if self.spec is None:
-            raise RuntimeError("no source is open")
-        self.open(self.spec, on_frame, on_error, start_frame=start_frame, paused=paused)
-
-    def _start(self, source, on_frame, on_error, start_frame, paused, max_frames) -> None:
-        from engine.pipeline import Pipeline, build_stages
-
         factory = self.stages_factory or build_stages
         try:
             stages = factory(self.config)
         except BaseException:
             source.close()
             raise
+        return Prepared(spec, source, stages)
+
+    def launch(self, prepared: "Prepared", on_frame, on_error=None, start_frame: int = 0, paused: bool = False,
+               max_frames: Optional[int] = None) -> None:
+        """Stop any current run and start a pipeline on ``prepared`` (fast; call on the GUI thread)."""
+        from engine.pipeline import Pipeline
+
+        self.stop()
+        if prepared.spec != self.spec or self.results is None:
+            self._new_run_folder()
+        self.spec = prepared.spec
+        source, stages = prepared.source, prepared.stages
         self.stage_descriptions = [f"{getattr(s, 'name', '?')}: {s.describe()}" for s in stages]
         for line in self.stage_descriptions:
             log.info("%s", line)
@@ -244,6 +257,12 @@ class RunSession:
             self.pipeline.pause()
             self.pipeline.step()  # show the first frame
         self.pipeline.start()
+
+    def open(self, spec: str, on_frame, on_error=None, start_frame: int = 0, paused: bool = False,
+             max_frames: Optional[int] = None) -> None:
+        """:meth:`prepare` then :meth:`launch`, on the calling thread."""
+        self.stop()
+        self.launch(self.prepare(spec), on_frame, on_error, start_frame, paused, max_frames)
 
     def _new_run_folder(self) -> None:
         self._remove_run_folder()

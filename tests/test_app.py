@@ -145,10 +145,13 @@ def test_play_sample_select_person_and_export_timeline(qtbot, make_window, sampl
 def test_real_pipeline_finds_the_cyclist(qtbot, make_window, sample_clip, tmp_path):
     """mediapipe + tracker + A2V (no weights: part boxes only) on the sample clip's cyclist."""
     window = make_window(real_stages_fast)
-    track_id, rows = _play_select_export(qtbot, window, sample_clip, tmp_path, start_frame=100, frames=30)
+    track_id, rows = _play_select_export(qtbot, window, sample_clip, tmp_path, start_frame=100, frames=16)
     status = " ".join(label.text() for label in window._status_labels.values())
     assert "pose: mediapipe" in status and "PaSta off" in status
     assert rows[1][3] == ""                                     # no weights: no PaSta, said plainly
+    window.play()
+    window.settings.editors["tracker.max_age"].setValue(45)    # the real tracker takes it live
+    assert window.config.tracker.max_age == 45 and not window.pending_restart
 
 
 def test_seek_and_step(qtbot, make_window, sample_clip):
@@ -371,3 +374,34 @@ def test_a_camera_that_does_not_open_shows_the_fix(qtbot, make_window, monkeypat
     assert not window.open_source("0")
     assert "webcam 0" in window.last_error and "not used by another program" in window.last_error
     assert window.banner.isVisible() and window.pipeline is None
+
+
+def test_opening_in_the_background_keeps_the_window_responsive(qtbot, make_window, sample_clip):
+    built = []
+    release = threading.Event()
+
+    def slow_stages(config):
+        release.wait(5.0)  # "loading models"
+        stage = FakePeopleStage(config)
+        built.append(stage)
+        return [stage]
+
+    window = make_window(slow_stages)
+    assert window.open_source(str(sample_clip), wait=False)
+    assert window.opening and not window.play_button.isEnabled()
+    qtbot.wait(100)                                              # the event loop runs meanwhile
+    assert window.opening
+    # A second open supersedes the first: what the first built is released, not leaked.
+    assert window.open_source(str(sample_clip), start_frame=50, wait=False)
+    release.set()
+    qtbot.waitUntil(lambda: window.last_result is not None and window.last_result.index >= 50, timeout=10000)
+    assert not window.opening and len(built) == 2
+    qtbot.waitUntil(lambda: built[0].closed, timeout=5000)
+    assert not built[1].closed
+
+
+def test_a_background_open_that_fails_shows_the_error(qtbot, make_window, tmp_path):
+    window = make_window()
+    assert window.open_source(str(tmp_path / "missing.mp4"), wait=False)
+    qtbot.waitUntil(lambda: window.last_error is not None, timeout=10000)
+    assert "missing.mp4" in window.last_error and not window.opening
