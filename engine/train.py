@@ -21,6 +21,7 @@ What it does (REFERENCE.md §3.3-3.5):
 - every random choice (image order, negatives, dropout) is derived from (seed, epoch/iteration, image),
   so one process and N processes on the same global batch compute the same updates, and a resumed run
   continues exactly where it stopped;
+- ``python main.py train-combine OUT.pt foot=... leg=... [--base X]`` merges heads trained separately;
 - ``output_dir``: ``ckpt_<iter>.pt`` every ``checkpoint_every`` iterations and ``last.pt`` at the end or on
   Ctrl-C (``{"model_state_dict", "optimizer_state_dict", "scheduler_state_dict", "iters", "config",
   "rng"}``; the model part uses the official names, so the A2V stage loads it), ``loss.jsonl`` (one line
@@ -31,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import os
 import random
 import sys
@@ -238,8 +238,9 @@ class Trainer:
         if self.dist.initialized:
             from torch.nn.parallel import DistributedDataParallel
 
-            self._ddp = DistributedDataParallel(self.model.loss_module(), device_ids=None
-                                                if self.device.type == "cpu" else [self.device.index],
+            # device_ids=None: the module sits on one device and the inputs are already there, so DDP
+            # has nothing to scatter (it would otherwise walk the per-image inputs)
+            self._ddp = DistributedDataParallel(self.model.loss_module(), device_ids=None,
                                                 broadcast_buffers=False)
         self._resume()
 
@@ -310,7 +311,7 @@ class Trainer:
 
     def image_inputs(self, index: int, epoch: int):
         """(PersonBatch, ROI features) for the persons chosen for image ``index`` in ``epoch``."""
-        from engine.data.dataset import build_batch, choose_persons, scale_for
+        from engine.data.dataset import choose_persons
 
         record = self.images.records[index]
         rng = np.random.default_rng(_seed_for(self.config.train.seed, 2, epoch, index))
@@ -339,8 +340,6 @@ class Trainer:
     # ------------------------------------------------------------------------------------------ loop
     def step(self) -> float:
         """One iteration; returns this process's share of the batch loss (sum of per-image losses / B)."""
-        import torch
-
         cfg = self.config.train
         epoch = self.iteration // self.iters_per_epoch
         indices = self.batch_indices(self.iteration)
@@ -364,8 +363,6 @@ class Trainer:
         return float(losses.detach().sum()) / cfg.batch_images
 
     def run(self) -> TrainResult:
-        import torch
-
         cfg = self.config.train
         if self.dist.main:
             from engine.train_config import describe
@@ -423,12 +420,12 @@ class Trainer:
             self.save_checkpoint()
         result = TrainResult(iters=self.iteration, checkpoint=last, losses=losses)
         if cfg.eval_at_end and str(self.config.data.test_gt).strip() and self.dist.main:
-            from engine.evaluate import evaluate_scorer, format_table, write_report
+            from engine.evaluate import evaluate_scorer, write_report
 
             result.benchmark = evaluate_scorer(self.config, self.model.score, progress=self.progress)
             result.benchmark["checkpoint"] = str(last)
-            write_report(result.benchmark, self.output / "eval")
-            log.info("benchmark after %d iterations:\n%s", self.iteration, format_table(result.benchmark))
+            json_path, _ = write_report(result.benchmark, self.output / "eval")
+            log.info("benchmark after %d iterations written to %s", self.iteration, json_path)
         self._barrier()
         return result
 
@@ -484,6 +481,71 @@ def register_cli(subparsers) -> None:
     parser.add_argument("--device", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=train_command)
+
+    combine = subparsers.add_parser(
+        "train-combine", help="merge heads trained separately into one checkpoint",
+        description="Take each named module's weights from its checkpoint (the official recipe trains each "
+                    "PaSta group alone, then the verb head on the combined model).")
+    combine.add_argument("output", help="checkpoint to write, e.g. runs/train/pasta_combined.pt")
+    combine.add_argument("modules", nargs="+", metavar="MODULE=CHECKPOINT",
+                         help="e.g. foot=runs/train/foot/last.pt hand=runs/train/hand/last.pt")
+    combine.add_argument("--base", help="checkpoint for all other weights (default: the first one named)")
+    combine.set_defaults(func=combine_command)
+
+
+def combine_checkpoints(output: str | Path, modules: dict[str, str | Path], base: str | Path | None = None) -> Path:
+    """One model from heads trained separately (the official recipe trains each group alone, then the
+    verb head on the combined model).
+
+    ``modules``: module name (foot .. head, verb) -> checkpoint whose weights for that module are taken;
+    ``base``: checkpoint for everything else (default: the first of ``modules``). Writes
+    ``{"model_state_dict": ..., "combined_from": {...}}`` to ``output``.
+    """
+    import torch
+
+    from engine.train_model import MODULE_SIZES, _state_dict_of, _torch_load
+
+    if not modules:
+        raise TrainError("combine: name at least one MODULE=CHECKPOINT")
+    unknown = [m for m in modules if m not in MODULE_SIZES]
+    if unknown:
+        raise TrainError(f"combine: unknown module {unknown[0]!r}; choose from {', '.join(MODULE_SIZES)}")
+    base = base or next(iter(modules.values()))
+    state = dict(_state_dict_of(_torch_load(base), base))
+    groups = ("foot", "leg", "hip", "hand", "arm", "head")
+    for module, path in modules.items():
+        source = _state_dict_of(_torch_load(path), path)
+        if module == "verb":
+            prefixes = ("verb_cls_scores.",)
+        else:
+            g = groups.index(module)
+            prefixes = (f"fc7_parts.{g}.", f"part_cls_scores.{g}.", f"pool2_flat_pose_maps.{g}.")
+        taken = [k for k in source if k.startswith(prefixes)]
+        if not taken:
+            raise TrainError(f"combine: {path} has no weights for {module!r}")
+        state.update({k: source[k] for k in taken})
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"model_state_dict": state, "combined_from": {m: str(p) for m, p in modules.items()},
+                "base": str(base)}, output)
+    return output
+
+
+def combine_command(args: argparse.Namespace) -> int:
+    modules = {}
+    for item in args.modules:
+        if "=" not in item:
+            print(f"error: {item!r}: expected MODULE=CHECKPOINT, e.g. foot=runs/train/foot/last.pt", file=sys.stderr)
+            return 2
+        name, path = item.split("=", 1)
+        modules[name.strip()] = path.strip()
+    try:
+        path = combine_checkpoints(args.output, modules, args.base)
+    except (DataError, TrainError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    return 0
 
 
 def train_command(args: argparse.Namespace) -> int:

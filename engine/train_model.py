@@ -1,16 +1,18 @@
 """Training/evaluation view of the PaSta network (``engine.pasta_net.PastaNet``).
 
-A thin wrapper that splits the official forward into the two halves training needs:
+A thin wrapper over PastaNet's own pieces (``conv4``, ``roi_features``, ``heads``, ``set_trainable``,
+``load_checkpoint``) that splits the forward into the two halves training needs:
 
-1. ``roi_features(image, batch)``: frozen trunk (conv4), scene feature, human layer4 feature and the 10
-   part ROI features -- no gradients, BatchNorm in eval mode, so the result can be cached per image;
-2. ``head_logits(features, skeleton)``: per-group skeleton CNN, fc7 and classifier, the verb layer --
-   the trainable part, with dropout active in training.
+1. ``roi_features(image, batch)``: frozen trunk (conv4), scene feature, human layer4 feature, the 10
+   part ROI features and the skeleton maps -- no gradients, BatchNorm in eval mode, so the result can be
+   cached per image (``train.cache_features``);
+2. ``head_logits(features)``: per-group skeleton CNN, fc7 and classifier, the verb layer -- the trainable
+   part, with dropout active in training.
 
-Module names are the official ones (``fc7_parts.{g}``, ``part_cls_scores.{g}``,
-``pool2_flat_pose_maps.{g}``, ``verb_cls_scores``), so ``net.state_dict()`` is a checkpoint the A2V
-stage loads. Concatenation order per group: the group's parts (``PART_AGG_RULE``), human 2048,
-scene 1024, skeleton 2704.
+The heads' ``nn.Dropout`` layers are swapped for :class:`RowSeededDropout` (no parameters, identical
+behaviour outside training steps), so each image's dropout masks come from a seed of its own and a
+multi-process run computes exactly what one process computes. ``net.state_dict()`` keeps the official
+names: a checkpoint the A2V stage loads.
 """
 from __future__ import annotations
 

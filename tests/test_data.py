@@ -9,7 +9,7 @@ import pytest
 from engine.data import safe_pickle
 from engine.data.convert import convert, read_records
 from engine.data.dataset import HakeImages, build_batch, choose_persons, label_vectors
-from engine.data.lmdb_hake import open_env, write_lmdb
+from engine.data.lmdb_hake import open_env
 from engine.data.records import DataError, ImageRecord, PersonRecord
 from engine.data.synthetic import generate
 from engine.vocab import load_vocab

@@ -1,7 +1,6 @@
 """The benchmark around person_ap: ground truth from records or official pickles, summary, report, CLI errors."""
 import argparse
 import json
-import math
 import pickle
 
 import numpy as np

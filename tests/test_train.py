@@ -210,3 +210,19 @@ def test_loss_weights_from_frequencies_favour_rare_classes():
     assert weights[0] < weights[1] < weights[3] == weights[2]
     expected = np.log1p(100 / np.array([90, 9, 1, 1]))
     np.testing.assert_allclose(weights, expected / expected.mean(), rtol=1e-6)
+
+
+def test_heads_trained_separately_combine_into_one_checkpoint(tmp_path):
+    from engine.train import combine_checkpoints
+
+    names = ("resnet50.conv1.weight", "fc7_parts.0.0.weight", "fc7_parts.3.0.weight",
+             "pool2_flat_pose_maps.3.0.weight", "part_cls_scores.3.bias", "verb_cls_scores.weight")
+    paths = {}
+    for value in (1.0, 2.0):
+        paths[value] = tmp_path / f"{value}.pt"
+        torch.save({"model_state_dict": {n: torch.full((2, 2), value) for n in names}}, paths[value])
+    out = combine_checkpoints(tmp_path / "combined.pt", {"hand": paths[2.0], "verb": paths[2.0]}, base=paths[1.0])
+    combined = {n: float(t[0, 0]) for n, t in _params(out).items()}
+    assert combined == {"resnet50.conv1.weight": 1.0, "fc7_parts.0.0.weight": 1.0, "fc7_parts.3.0.weight": 2.0,
+                        "pool2_flat_pose_maps.3.0.weight": 2.0, "part_cls_scores.3.bias": 2.0,
+                        "verb_cls_scores.weight": 2.0}
