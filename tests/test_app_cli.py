@@ -58,3 +58,11 @@ def test_no_display_says_how_to_run_headless(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(RuntimeError, match="xvfb-run"):
         run_gui(parse([]))
+
+
+def test_gui_bench_reports_frame_and_refresh_cost(qapp, capsys):
+    from app.gui_bench import main
+
+    assert main(["--frames", "6", "--persons", "2", "--size", "320x240", "--history", "20"]) == 0
+    out = capsys.readouterr().out
+    assert "per frame" in out and "per panel refresh" in out and "% of one core" in out
