@@ -10,7 +10,8 @@ weights: speed does not depend on the values) it times, end to end from BGR fram
   one ``affine_grid`` + ``grid_sample`` per ROI (11 per person), layer4 and the heads one person at a
   time, in fp32.
 
-Each cell is the median of ``--repeats`` timed runs after one warm-up run. The parity and baseline
+Each cell is the median of ``--repeats`` timed runs after one warm-up run; the three take turns run by
+run (rotating order), so load from other processes on a shared machine affects them alike. The parity and baseline
 outputs are compared (max |Δ| of the PaSta probabilities) to show they compute the same thing.
 """
 from __future__ import annotations
@@ -86,14 +87,19 @@ def synthetic_persons(n: int, width: int, height: int, seed: int = 0) -> tuple[n
     return boxes, keypoints
 
 
-def _time(fn, repeats: int) -> float:
-    fn()  # warm-up (allocators, kernels, first-call setup)
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+def _time_interleaved(fns: dict, repeats: int) -> dict:
+    """Median seconds per function; the functions take turns (rotating order) so that load from other
+    processes on a shared machine hits all of them alike. One warm-up call each first."""
+    for fn in fns.values():
+        fn()  # warm-up (allocators, kernels, first-call setup)
+    samples = {name: [] for name in fns}
+    names = list(fns)
+    for r in range(repeats):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            start = time.perf_counter()
+            fns[name]()
+            samples[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def main(argv: list[str]) -> int:
@@ -142,13 +148,13 @@ def main(argv: list[str]) -> int:
         image = rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
         for n in counts:
             boxes, keypoints = synthetic_persons(n, width, height, seed=n)
-            seconds = {}
+            fns = {}
             for mode in modes:
                 if mode == "baseline":
-                    fn = lambda: baseline_infer(net, language, device, image, boxes, keypoints)  # noqa: E731
+                    fns[mode] = lambda: baseline_infer(net, language, device, image, boxes, keypoints)  # noqa: E731
                 else:
-                    fn = lambda m=mode: ours[m].infer(image, boxes, keypoints)  # noqa: E731
-                seconds[mode] = _time(fn, args.repeats)
+                    fns[mode] = lambda m=mode: ours[m].infer(image, boxes, keypoints)  # noqa: E731
+            seconds = _time_interleaved(fns, args.repeats)
             row = {"size": f"{width}x{height}", "persons": n,
                    **{f"{m}_ms": 1000 * s for m, s in seconds.items()},
                    **{f"{m}_persons_per_s": n / s for m, s in seconds.items()}}
