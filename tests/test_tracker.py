@@ -87,6 +87,18 @@ def test_id_kept_through_occlusion_shorter_than_max_age():
     assert all(s == [1] for s in seen[40:])           # same ID after the occlusion, from the first frame back
 
 
+def test_id_kept_when_a_person_stops_while_hidden():
+    """The person walks, is hidden for 20 frames and reappears where they were last seen (they stopped):
+    the prediction has drifted 80 px away, but the lost track still matches at its last box."""
+    tracker = SortTracker(max_age=30, min_hits=3)
+    frames = walk(20)
+    for boxes in frames:
+        tracker.update(boxes)
+    for _ in range(20):
+        tracker.update(np.zeros((0, 4)))
+    assert ids_of(tracker.update(frames[-1])) == [1]
+
+
 def test_new_id_after_occlusion_longer_than_max_age():
     tracker = SortTracker(max_age=5, min_hits=3)
     frames = walk(40)

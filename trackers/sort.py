@@ -23,6 +23,10 @@ Two behaviours:
     missed frame does not hide the ID for the next ``min_hits`` frames);
   * a tentative (unconfirmed) track that misses a frame ends at once, so the long ``max_age`` does not
     let false detections accumulate;
+  * a lost track (unmatched on the previous frame) matches a detection that overlaps either its
+    predicted box or its last detected box: after a long occlusion the constant-velocity prediction of
+    a jittery person box has usually drifted, while people tend to reappear near where they were last
+    seen;
   * IDs are handed out at confirmation, so they are consecutive (1, 2, 3, ...) and never reused;
   * with ``second_pass`` (the ByteTrack idea, Zhang et al. 2022), detections scoring at least
     ``high_score`` are matched first and may start tracks; detections in ``[low_score, high_score)`` are
@@ -47,6 +51,7 @@ from trackers.association import associate, iou_matrix
 from trackers.kalman import KalmanBank, boxes_to_measurements, states_to_boxes
 
 SECOND_PASS_MIN_IOU = 0.5  # ByteTrack's IoU for low-score boxes: they are unsure, so ask for more overlap
+LAST_BOX_MIN_IOU = 0.5     # a lost track found at its last detected box must overlap it this well
 
 
 class InvalidBoxWarning(UserWarning):
@@ -330,6 +335,19 @@ class SortTracker:
         matches, unmatched_high, unmatched_tracks = associate(
             iou_matrix(boxes[high_rows], predicted), self.iou_threshold, unambiguous_shortcut=False)
         self._apply_matches(matches, high_rows)
+        # Lost tracks (missed at least the previous frame) still unmatched may take a detection that
+        # overlaps their last detected box well: a hidden person often reappears where they were last seen,
+        # while the constant-velocity guess of a jittery person box drifts away. This comes after the
+        # main pass so it never takes a detection that a track found at its predicted position.
+        lost = unmatched_tracks[self._counts[unmatched_tracks, 3] > 1]
+        if len(lost) and len(unmatched_high):
+            rows = high_rows[unmatched_high]
+            found, still_unmatched, _ = associate(iou_matrix(boxes[rows], self._latest[lost, 0:4]),
+                                                  max(self.iou_threshold, LAST_BOX_MIN_IOU), unambiguous_shortcut=False)
+            if len(found):
+                self._apply_matches(np.stack([found[:, 0], lost[found[:, 1]]], axis=1), rows)
+                unmatched_high = unmatched_high[still_unmatched]
+                unmatched_tracks = np.setdiff1d(unmatched_tracks, lost[found[:, 1]])
         if self.second_pass:
             low_rows = det_rows[(det_scores >= self.low_score) & (det_scores < self.high_score)]
             # Only tracks that were matched on the previous frame (misses == 1 after predict) and are
