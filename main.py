@@ -63,10 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     verbose = args.verbose or os.environ.get("A2V_DEBUG") == "1"
     _setup_logging(verbose)
-    if args.command is None:
-        from app.cli import run_gui
-
-        return run_gui(parser.parse_args(["gui"] + argv))
+    if args.command is None:  # no sub-command: the GUI, with the same options and error handling
+        args = parser.parse_args(["gui"] + argv[leading:])
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -5,7 +5,7 @@
 - ``bench --passthrough --stage-ms 10,20,5``: the pipeline's own overhead with busy-wait stages of known
   cost on an in-memory source; the end-to-end rate should reach the slowest stage's own rate (threads
   overlap), and RSS is sampled to show it stays flat.
-- ``bench pose|a2v|render|tracker ...``: the benchmarks of those parts (their own ``--help``).
+- ``bench pose|a2v|render|tracker|gui ...``: the benchmarks of those parts (their own ``--help``).
 """
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ PART_BENCHES = {
     "a2v": "engine.a2v_bench",
     "render": "engine.render_bench",
     "tracker": "trackers.bench",
+    "gui": "app.gui_bench",
 }
 
 

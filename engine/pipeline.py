@@ -213,7 +213,10 @@ class Pipeline:
             self._sinks.append(sink)
 
     def remove_sink(self, sink) -> None:
-        """Detach ``sink`` and close it (finalizes a recording started mid-run)."""
+        """Detach ``sink`` and close it (finalizes a recording started mid-run).
+
+        Waits for a write in progress to finish, so the sink is never closed under the output thread.
+        """
         with self._sinks_lock:
             if sink in self._sinks:
                 self._sinks.remove(sink)
@@ -457,11 +460,11 @@ class Pipeline:
                     result.timings["render"] = (time.perf_counter() - start) * 1000.0
                 current = "sinks"
                 start = time.perf_counter()
+                # Held while writing, so remove_sink() cannot close a sink in the middle of a write.
                 with self._sinks_lock:
-                    sinks = list(self._sinks)
-                for sink in sinks:
-                    current = f"sink {getattr(sink, 'name', type(sink).__name__)}"
-                    sink.write(result, annotated)
+                    for sink in self._sinks:
+                        current = f"sink {getattr(sink, 'name', type(sink).__name__)}"
+                        sink.write(result, annotated)
                 result.timings["sinks"] = (time.perf_counter() - start) * 1000.0
                 if self.on_frame is not None:
                     current = "on_frame"
