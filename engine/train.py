@@ -4,6 +4,9 @@
     torchrun --nproc_per_node 4 main.py train --config ...            # multi-GPU (NCCL) / multi-CPU (Gloo)
     torchrun --nnodes 2 --node_rank R --master_addr HOST ... main.py train --config ...   # multi-node
 
+Under torchrun, ``train.batch_images`` is the global batch (a multiple of the process count); every node
+must see the data, the images and ``train.output_dir`` (only global rank 0 writes; all read on resume).
+
 What it does (REFERENCE.md §3.3-3.5):
 
 - the trunk (ResNet-50 to conv4 and the human layer4) is frozen with BatchNorm in eval mode; only the
@@ -243,6 +246,7 @@ class Trainer:
             self._ddp = DistributedDataParallel(self.model.loss_module(), device_ids=None,
                                                 broadcast_buffers=False)
         self._resume()
+        self._check_same_start()
 
     # ------------------------------------------------------------------------------------- checkpoints
     def _resume(self) -> None:
@@ -278,6 +282,23 @@ class Trainer:
             _set_rng_state(state["rng"])
         if self.dist.main:
             log.info("resumed from %s at iteration %d", path, self.iteration)
+
+    def _check_same_start(self) -> None:
+        """Every process must resume from the same iteration (multi-node needs a shared output_dir)."""
+        if not self.dist.initialized:
+            return
+        import torch
+        import torch.distributed as dist
+
+        device = self.device if self.device.type == "cuda" else "cpu"
+        low = torch.tensor([self.iteration], dtype=torch.int64, device=device)
+        high = low.clone()
+        dist.all_reduce(low, op=dist.ReduceOp.MIN)
+        dist.all_reduce(high, op=dist.ReduceOp.MAX)
+        if int(low.item()) != int(high.item()):
+            raise TrainError(f"processes would resume from different iterations ({int(low.item())} .. "
+                             f"{int(high.item())}): put train.output_dir on a filesystem all nodes share, "
+                             "or give train.resume an explicit path present on every node")
 
     def save_checkpoint(self, name: Optional[str] = None) -> Optional[Path]:
         import torch
