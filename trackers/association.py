@@ -16,18 +16,16 @@ def iou_matrix(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
     b = np.asarray(boxes_b, dtype=np.float64).reshape(-1, 4)
     if len(a) == 0 or len(b) == 0:
         return np.zeros((len(a), len(b)))
-    ax1, ay1, ax2, ay2 = a.T
-    bx1, by1, bx2, by2 = b.T
-    inter = np.minimum.outer(ax2, bx2)
-    inter -= np.maximum.outer(ax1, bx1)
-    np.maximum(inter, 0.0, out=inter)
-    height = np.minimum.outer(ay2, by2)
-    height -= np.maximum.outer(ay1, by1)
-    np.maximum(height, 0.0, out=height)
-    inter *= height
-    union = np.add.outer((ax2 - ax1) * (ay2 - ay1), (bx2 - bx1) * (by2 - by1))
+    top_left = np.maximum(a[:, None, 0:2], b[:, 0:2])          # (N, M, 2)
+    overlap = np.minimum(a[:, None, 2:4], b[:, 2:4])
+    overlap -= top_left
+    np.maximum(overlap, 0.0, out=overlap)                        # overlap width and height
+    inter = overlap[..., 0] * overlap[..., 1]
+    size_a = a[:, 2:4] - a[:, 0:2]
+    size_b = b[:, 2:4] - b[:, 0:2]
+    union = (size_a[:, 0] * size_a[:, 1])[:, None] + size_b[:, 0] * size_b[:, 1]
     union -= inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    return np.divide(inter, union, out=np.zeros(inter.shape), where=union > 0)
 
 
 def optimal_assignment(cost: np.ndarray) -> np.ndarray:
@@ -44,12 +42,14 @@ def optimal_assignment(cost: np.ndarray) -> np.ndarray:
     return pairs
 
 
-def associate(iou: np.ndarray, iou_threshold: float, unambiguous_shortcut: bool = True):
+def associate(iou: np.ndarray, iou_threshold: float, unambiguous_shortcut: bool = True, gated: bool = False):
     """Match rows (detections) to columns (tracks) of an (N, M) IoU matrix.
 
     The assignment maximises total IoU; pairs whose IoU is below ``iou_threshold`` are then dropped.
     With ``unambiguous_shortcut`` (SORT's behaviour), when every row and every column has at most one
     entry above the threshold those pairs are taken directly (same result in nearly all cases, cheaper).
+    With ``gated``, IoUs below the threshold count as 0 in the assignment, so it never gives up a valid
+    pair for an invalid one that would be dropped afterwards (the shortcut is then always exact).
 
     Returns ``matches`` (K, 2) [detection, track], ``unmatched_detections`` (N - K,),
     ``unmatched_tracks`` (M - K,), all int index arrays.
@@ -58,12 +58,19 @@ def associate(iou: np.ndarray, iou_threshold: float, unambiguous_shortcut: bool 
     if n_rows == 0 or n_cols == 0:
         return EMPTY_MATCHES, np.arange(n_rows), np.arange(n_cols)
     above = iou > iou_threshold
-    if unambiguous_shortcut and above.sum(axis=1).max() <= 1 and above.sum(axis=0).max() <= 1:
-        matches = np.transpose(np.nonzero(above)).astype(np.intp)
-    else:
-        matches = optimal_assignment(-iou)
-        if len(matches):
-            matches = matches[iou[matches[:, 0], matches[:, 1]] >= iou_threshold]
+    row_hits = above.sum(axis=1)
+    col_hits = above.sum(axis=0)
+    if (unambiguous_shortcut or gated) and row_hits.max() <= 1 and col_hits.max() <= 1:
+        rows, cols = np.nonzero(above)
+        matches = np.empty((len(rows), 2), dtype=np.intp)
+        matches[:, 0] = rows
+        matches[:, 1] = cols
+        return matches, np.nonzero(row_hits == 0)[0], np.nonzero(col_hits == 0)[0]
+    if gated and not row_hits.any():
+        return EMPTY_MATCHES, np.arange(n_rows), np.arange(n_cols)
+    matches = optimal_assignment(-iou * above if gated else -iou)
+    if len(matches):
+        matches = matches[iou[matches[:, 0], matches[:, 1]] >= iou_threshold]
     row_matched = np.zeros(n_rows, dtype=bool)
     col_matched = np.zeros(n_cols, dtype=bool)
     row_matched[matches[:, 0]] = True

@@ -271,7 +271,8 @@ class SortTracker:
         self._frame = (boxes, scores, measurements, payloads)
         self.frame_count += 1
         self._predict()
-        self._det_of_track = np.full(self.num_tracks, -1, dtype=np.int64)
+        self._det_of_track = np.empty(self.num_tracks, dtype=np.int64)
+        self._det_of_track.fill(-1)
         if self.parity_mode:
             self._step_parity(valid_rows)
         else:
@@ -327,36 +328,38 @@ class SortTracker:
         self._start_new(det_rows[unmatched_dets])
 
     def _step_person(self, det_rows: np.ndarray) -> None:
-        """High-score detections first, then low-score ones to recently matched confirmed tracks."""
+        """High-score detections first, then lost tracks at their last box, then low-score detections to
+        recently matched confirmed tracks; unmatched high-score detections start tracks."""
         boxes, scores = self._frame[0], self._frame[1]
         det_scores = scores[det_rows]
-        high_rows = det_rows[det_scores >= self.high_score]
-        predicted = self._predicted
+        any_low = len(det_rows) > 0 and det_scores.min() < self.high_score
+        high_rows = det_rows[det_scores >= self.high_score] if any_low else det_rows
         matches, unmatched_high, unmatched_tracks = associate(
-            iou_matrix(boxes[high_rows], predicted), self.iou_threshold, unambiguous_shortcut=False)
+            iou_matrix(boxes[high_rows], self._predicted), self.iou_threshold, gated=True)
         self._apply_matches(matches, high_rows)
-        # Lost tracks (missed at least the previous frame) still unmatched may take a detection that
-        # overlaps their last detected box well: a hidden person often reappears where they were last seen,
-        # while the constant-velocity guess of a jittery person box drifts away. This comes after the
-        # main pass so it never takes a detection that a track found at its predicted position.
-        lost = unmatched_tracks[self._counts[unmatched_tracks, 3] > 1]
-        if len(lost) and len(unmatched_high):
-            rows = high_rows[unmatched_high]
-            found, still_unmatched, _ = associate(iou_matrix(boxes[rows], self._latest[lost, 0:4]),
-                                                  max(self.iou_threshold, LAST_BOX_MIN_IOU), unambiguous_shortcut=False)
-            if len(found):
-                self._apply_matches(np.stack([found[:, 0], lost[found[:, 1]]], axis=1), rows)
-                unmatched_high = unmatched_high[still_unmatched]
-                unmatched_tracks = np.setdiff1d(unmatched_tracks, lost[found[:, 1]])
-        if self.second_pass:
-            low_rows = det_rows[(det_scores >= self.low_score) & (det_scores < self.high_score)]
+        if len(unmatched_high) and len(unmatched_tracks):
+            # Lost tracks (missed at least the previous frame) still unmatched may take a detection that
+            # overlaps their last detected box well: a hidden person often reappears where they were last
+            # seen, while the constant-velocity guess of a jittery person box drifts away. This comes after
+            # the main pass so it never takes a detection that a track found at its predicted position.
+            lost = unmatched_tracks[self._counts[unmatched_tracks, 3] > 1]
+            if len(lost):
+                rows = high_rows[unmatched_high]
+                found, still_unmatched, _ = associate(iou_matrix(boxes[rows], self._latest[lost, 0:4]),
+                                                      max(self.iou_threshold, LAST_BOX_MIN_IOU), gated=True)
+                if len(found):
+                    self._apply_matches(np.stack([found[:, 0], lost[found[:, 1]]], axis=1), rows)
+                    unmatched_high = unmatched_high[still_unmatched]
+                    unmatched_tracks = np.setdiff1d(unmatched_tracks, lost[found[:, 1]])
+        if self.second_pass and any_low and len(unmatched_tracks):
             # Only tracks that were matched on the previous frame (misses == 1 after predict) and are
             # confirmed: an unsure box may keep a track going but not revive a lost or doubtful one.
-            candidates = unmatched_tracks[(self.misses[unmatched_tracks] == 1)
-                                          & (self.track_ids[unmatched_tracks] >= 0)]
+            counts = self._counts[unmatched_tracks]
+            candidates = unmatched_tracks[(counts[:, 3] == 1) & (counts[:, 0] >= 0)]
+            low_rows = det_rows[(det_scores >= self.low_score) & (det_scores < self.high_score)]
             if len(low_rows) and len(candidates):
-                second, _, _ = associate(iou_matrix(boxes[low_rows], predicted[candidates]),
-                                         max(self.iou_threshold, SECOND_PASS_MIN_IOU), unambiguous_shortcut=False)
+                second, _, _ = associate(iou_matrix(boxes[low_rows], self._predicted[candidates]),
+                                         max(self.iou_threshold, SECOND_PASS_MIN_IOU), gated=True)
                 if len(second):
                     second = np.stack([second[:, 0], candidates[second[:, 1]]], axis=1)
                     self._apply_matches(second, low_rows)
