@@ -274,3 +274,16 @@ def test_configure_keeps_ids_and_switching_mode_never_reuses_them():
     assert tracker.num_tracks == 0
     assert tracker.update(np.array([box(2, 0)])) == []  # parity: the birth frame's streak is 0
     assert ids_of(tracker.update(np.array([box(3, 0)]))) == [2]
+
+
+def test_trackers_package_needs_neither_torch_nor_qt():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, trackers, trackers.sort, trackers.cli, trackers.bench, trackers.metrics, trackers.mot_io; "
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'PyQt5', 'cv2', 'engine')); "
+            "print(bad); sys.exit(1 if bad else 0)")
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
