@@ -54,3 +54,10 @@ def test_missing_config_file(tmp_path):
 def test_int_accepted_for_float_and_kept_float():
     config = load_config(None, ["pose.score_threshold=1"])
     assert isinstance(config.pose.score_threshold, float)
+
+
+def test_shipped_configs_load():
+    from engine.config import ROOT
+
+    for path in sorted((ROOT / "configs").glob("*.yaml")):
+        load_config(path)
