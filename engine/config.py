@@ -31,6 +31,14 @@ def _opt(default, *, choices: Iterable[str] | None = None, min: float | None = N
     return field(default=default, metadata=meta)
 
 
+def _list_opt(default: Iterable[str], *, choices: Iterable[str] | None = None, help: str = ""):
+    """A list-of-strings field (YAML list, or ``a,b`` / ``[a,b]`` on the command line)."""
+    meta = {"help": help}
+    if choices is not None:
+        meta["choices"] = tuple(choices)
+    return field(default_factory=lambda: list(default), metadata=meta)
+
+
 @dataclass
 class SourceConfig:
     reconnect_seconds: float = _opt(10.0, min=0, help="how long a lost live stream is retried")
@@ -149,13 +157,41 @@ def _coerce(value: Any, f: dataclasses.Field, tp, where: str, key: str) -> Any:
     return value
 
 
+def _is_list(tp) -> bool:
+    return typing.get_origin(tp) is list
+
+
+def _coerce_list(value: Any, f: dataclasses.Field, where: str, key: str) -> list[str]:
+    if isinstance(value, str):
+        value = [v for v in (s.strip() for s in value.split(",")) if v]
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{where}: {key}: expected a list of strings, got {value!r}")
+    out = []
+    for item in value:
+        if isinstance(item, (list, dict)) or item is None:
+            raise ConfigError(f"{where}: {key}: expected a list of strings, got item {item!r}")
+        item = str(item)
+        choices = f.metadata.get("choices")
+        if choices and item not in choices:
+            raise ConfigError(f"{where}: {key}: {item!r} is not one of {', '.join(choices)}")
+        out.append(item)
+    return out
+
+
+def _set_value(obj, f: dataclasses.Field, tp, value: Any, where: str, dotted: str) -> None:
+    if _is_list(tp):
+        setattr(obj, f.name, _coerce_list(value, f, where, dotted))
+    else:
+        setattr(obj, f.name, _coerce(value, f, tp, where, dotted))
+
+
 def _fields(obj) -> dict[str, tuple[dataclasses.Field, Any]]:
     hints = typing.get_type_hints(type(obj))
     return {f.name: (f, hints[f.name]) for f in dataclasses.fields(obj)}
 
 
-def _apply_node(obj, node: yaml.Node, path: str, prefix: str) -> None:
-    """Apply a YAML mapping node to a config dataclass, in place."""
+def apply_node(obj, node: yaml.Node, path: str, prefix: str = "") -> None:
+    """Apply a YAML mapping node to a config dataclass (any schema), in place."""
     if not isinstance(node, yaml.MappingNode):
         where = f"{path}:{node.start_mark.line + 1}"
         raise ConfigError(f"{where}: {prefix.rstrip('.') or 'top level'}: expected a mapping of keys")
@@ -169,15 +205,16 @@ def _apply_node(obj, node: yaml.Node, path: str, prefix: str) -> None:
             raise ConfigError(f"{where}: {dotted}: unknown key (known here: {known})")
         f, tp = fields[key]
         if dataclasses.is_dataclass(tp):
-            _apply_node(getattr(obj, key), value_node, path, dotted + ".")
+            apply_node(getattr(obj, key), value_node, path, dotted + ".")
             continue
-        if not isinstance(value_node, yaml.ScalarNode):
+        if not _is_list(tp) and not isinstance(value_node, yaml.ScalarNode):
             raise ConfigError(f"{where}: {dotted}: expected {_type_name(tp)}, got a list or mapping")
-        value = yaml.safe_load(yaml.serialize(value_node))
-        setattr(obj, key, _coerce(value, f, tp, where, dotted))
+        _set_value(obj, f, tp, yaml.safe_load(yaml.serialize(value_node)), where, dotted)
 
 
-def _apply_file(config: Config, path: Path) -> None:
+def apply_file(config, path: str | Path) -> None:
+    """Apply a YAML file to a config dataclass (any schema), in place; errors name the file and line."""
+    path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -191,11 +228,12 @@ def _apply_file(config: Config, path: Path) -> None:
         raise ConfigError(f"{path}{line}: YAML syntax error: {problem}") from None
     if node is None:
         return
-    _apply_node(config, node, str(path), "")
+    apply_node(config, node, str(path), "")
 
 
-def apply_override(config: Config, assignment: str) -> None:
-    """Apply one ``--set a.b=value``; the value is parsed as YAML (``true``, ``3``, ``0.5``, ``text``)."""
+def apply_override(config, assignment: str) -> None:
+    """Apply one ``--set a.b=value`` to a config dataclass (any schema); the value is parsed as YAML
+    (``true``, ``3``, ``0.5``, ``text``; lists as ``[a,b]`` or ``a,b``)."""
     where = f"--set {assignment}"
     if "=" not in assignment:
         raise ConfigError(f"{where}: expected key=value, e.g. --set tracker.max_age=30")
@@ -216,7 +254,7 @@ def apply_override(config: Config, assignment: str) -> None:
         if i == len(parts) - 1:
             if dataclasses.is_dataclass(tp):
                 raise ConfigError(f"{where}: {dotted}: is a section; set one of its keys, e.g. {dotted}.{next(iter(_fields(getattr(obj, part))))}")
-            setattr(obj, part, _coerce(value, f, tp, where, dotted))
+            _set_value(obj, f, tp, value, where, dotted)
         else:
             if not dataclasses.is_dataclass(tp):
                 raise ConfigError(f"{where}: {'.'.join(parts[:i + 1])}: is not a section")
@@ -228,9 +266,9 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] = (),
     """Defaults (dataclasses) ← ``base`` (``configs/default.yaml``) ← ``path`` ← each ``--set``."""
     config = Config()
     if base is not None and Path(base).exists():
-        _apply_file(config, Path(base))
+        apply_file(config, base)
     if path is not None:
-        _apply_file(config, Path(path))
+        apply_file(config, path)
     for assignment in overrides:
         apply_override(config, assignment)
     return config

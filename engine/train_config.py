@@ -10,23 +10,16 @@ Relative paths in the config (data, outputs, init weights) are relative to the c
 from __future__ import annotations
 
 import dataclasses
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterable
 
 import yaml
 
-from engine.config import ConfigError, _coerce, _fields, _opt, _type_name
+from engine.config import ConfigError, _list_opt, _opt, apply_file, apply_node, apply_override
 
 MODULES = ("foot", "leg", "hip", "hand", "arm", "head", "verb")
 
-
-def _list_opt(default: Iterable[str], *, choices: Iterable[str] | None = None, help: str = ""):
-    meta = {"help": help}
-    if choices is not None:
-        meta["choices"] = tuple(choices)
-    return field(default_factory=lambda: list(default), metadata=meta)
 
 
 @dataclass
@@ -99,99 +92,6 @@ class TrainConfig:
 
 # ----------------------------------------------------------------------------------------------- checking
 
-def _is_list(tp) -> bool:
-    return typing.get_origin(tp) is list
-
-
-def _coerce_list(value: Any, f: dataclasses.Field, where: str, key: str) -> list[str]:
-    if isinstance(value, str):
-        value = [v for v in (s.strip() for s in value.split(",")) if v]
-    if not isinstance(value, (list, tuple)):
-        raise ConfigError(f"{where}: {key}: expected a list of strings, got {value!r}")
-    out = []
-    for item in value:
-        if isinstance(item, (list, dict)) or item is None:
-            raise ConfigError(f"{where}: {key}: expected a list of strings, got item {item!r}")
-        item = str(item)
-        choices = f.metadata.get("choices")
-        if choices and item not in choices:
-            raise ConfigError(f"{where}: {key}: {item!r} is not one of {', '.join(choices)}")
-        out.append(item)
-    return out
-
-
-def _apply_node(obj, node: yaml.Node, path: str, prefix: str) -> None:
-    if not isinstance(node, yaml.MappingNode):
-        where = f"{path}:{node.start_mark.line + 1}"
-        raise ConfigError(f"{where}: {prefix.rstrip('.') or 'top level'}: expected a mapping of keys")
-    fields = _fields(obj)
-    for key_node, value_node in node.value:
-        key = key_node.value
-        where = f"{path}:{key_node.start_mark.line + 1}"
-        dotted = prefix + str(key)
-        if key not in fields:
-            raise ConfigError(f"{where}: {dotted}: unknown key (known here: {', '.join(fields)})")
-        f, tp = fields[key]
-        if dataclasses.is_dataclass(tp):
-            _apply_node(getattr(obj, key), value_node, path, dotted + ".")
-            continue
-        value = yaml.safe_load(yaml.serialize(value_node))
-        if _is_list(tp):
-            setattr(obj, key, _coerce_list(value, f, where, dotted))
-            continue
-        if not isinstance(value_node, yaml.ScalarNode):
-            raise ConfigError(f"{where}: {dotted}: expected {_type_name(tp)}, got a list or mapping")
-        setattr(obj, key, _coerce(value, f, tp, where, dotted))
-
-
-def apply_file(config: TrainConfig, path: str | Path) -> None:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config ({exc.strerror}); check the --config path") from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{path}{line}: YAML syntax error: {problem}") from None
-    if node is not None:
-        _apply_node(config, node, str(path), "")
-
-
-def apply_override(config: TrainConfig, assignment: str) -> None:
-    """Apply one ``--set a.b=value`` (value parsed as YAML; lists as ``[a,b]`` or ``a,b``)."""
-    where = f"--set {assignment}"
-    if "=" not in assignment:
-        raise ConfigError(f"{where}: expected key=value, e.g. --set train.lr=0.001")
-    dotted, raw = assignment.split("=", 1)
-    dotted = dotted.strip()
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        value = raw
-    obj = config
-    parts = dotted.split(".")
-    for i, part in enumerate(parts):
-        fields = _fields(obj)
-        if part not in fields:
-            raise ConfigError(f"{where}: {'.'.join(parts[:i + 1])}: unknown key (known here: {', '.join(fields)})")
-        f, tp = fields[part]
-        if i == len(parts) - 1:
-            if dataclasses.is_dataclass(tp):
-                raise ConfigError(f"{where}: {dotted}: is a section; set one of its keys")
-            if _is_list(tp):
-                setattr(obj, part, _coerce_list(value, f, where, dotted))
-            else:
-                setattr(obj, part, _coerce(value, f, tp, where, dotted))
-        else:
-            if not dataclasses.is_dataclass(tp):
-                raise ConfigError(f"{where}: {'.'.join(parts[:i + 1])}: is not a section")
-            obj = getattr(obj, part)
-
-
 def load_train_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -> TrainConfig:
     """Defaults (the dataclasses) <- ``path`` <- each ``--set``; then cross-field checks."""
     config = TrainConfig()
@@ -211,7 +111,7 @@ def from_dict(data: dict) -> TrainConfig:
     """Rebuild a TrainConfig from ``to_dict()`` output (stored in checkpoints), with the same checks."""
     config = TrainConfig()
     node = yaml.compose(yaml.safe_dump(data), Loader=yaml.SafeLoader)
-    _apply_node(config, node, "checkpoint config", "")
+    apply_node(config, node, "checkpoint config", "")
     return config
 
 
