@@ -87,18 +87,19 @@ def synthetic_persons(n: int, width: int, height: int, seed: int = 0) -> tuple[n
     return boxes, keypoints
 
 
-def _time_interleaved(fns: dict, repeats: int) -> dict:
+def _time_interleaved(fns: dict, repeats: int, clock=time.perf_counter) -> dict:
     """Median seconds per function; the functions take turns (rotating order) so that load from other
-    processes on a shared machine hits all of them alike. One warm-up call each first."""
+    processes on a shared machine hits all of them alike. One warm-up call each first. ``clock``:
+    ``time.perf_counter`` (wall) or ``time.process_time`` (CPU seconds of this process, all threads)."""
     for fn in fns.values():
         fn()  # warm-up (allocators, kernels, first-call setup)
     samples = {name: [] for name in fns}
     names = list(fns)
     for r in range(repeats):
         for name in names[r % len(names):] + names[:r % len(names)]:
-            start = time.perf_counter()
+            start = clock()
             fns[name]()
-            samples[name].append(time.perf_counter() - start)
+            samples[name].append(clock() - start)
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
@@ -113,6 +114,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--fast-long-side", type=int, default=512, help="trunk long side in fast mode")
     parser.add_argument("--no-fp16", action="store_true", help="no fp16 autocast on CUDA for ours")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="wall time (default) or this process's CPU time, steadier on a shared CPU "
+                             "(CPU only: GPU work is not counted)")
     parser.add_argument("--json", metavar="FILE", default="runs/bench/a2v.json",
                         help="where to write the numbers (default runs/bench/a2v.json; '' = none)")
     args = parser.parse_args(argv)
@@ -137,7 +141,7 @@ def main(argv: list[str]) -> int:
     fast.mode = "fast"
     ours = {"parity": parity, "fast": fast}
     print(f"device: {describe_device(device)}; torch {torch.__version__}, {torch.get_num_threads()} CPU threads; "
-          f"median of {args.repeats} runs (persons/s = N / median seconds)")
+          f"median of {args.repeats} runs, {args.clock} clock (persons/s = N / median seconds)")
     header = f"{'size':>10}{'N':>4}" + "".join(f"{m + ' p/s':>16}" for m in modes)
     if "baseline" in modes:
         header += "".join(f"{m + '/base':>13}" for m in modes if m != "baseline")
@@ -154,7 +158,8 @@ def main(argv: list[str]) -> int:
                     fns[mode] = lambda: baseline_infer(net, language, device, image, boxes, keypoints)  # noqa: E731
                 else:
                     fns[mode] = lambda m=mode: ours[m].infer(image, boxes, keypoints)  # noqa: E731
-            seconds = _time_interleaved(fns, args.repeats)
+            seconds = _time_interleaved(fns, args.repeats,
+                                        time.process_time if args.clock == "cpu" else time.perf_counter)
             row = {"size": f"{width}x{height}", "persons": n,
                    **{f"{m}_ms": 1000 * s for m, s in seconds.items()},
                    **{f"{m}_persons_per_s": n / s for m, s in seconds.items()}}
@@ -179,6 +184,7 @@ def main(argv: list[str]) -> int:
         path = Path(args.json)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"device": describe_device(device), "threads": torch.get_num_threads(),
+                                    "clock": args.clock,
                                     "repeats": args.repeats, "rows": rows, "parity_vs_baseline": check},
                                    indent=2))
         print(f"wrote {path}")
