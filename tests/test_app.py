@@ -396,8 +396,11 @@ def test_opening_in_the_background_keeps_the_window_responsive(qtbot, make_windo
     release.set()
     qtbot.waitUntil(lambda: window.last_result is not None and window.last_result.index >= 50, timeout=10000)
     assert not window.opening and len(built) == 2
-    qtbot.waitUntil(lambda: built[0].closed, timeout=5000)
-    assert not built[1].closed
+    # Both opens build their stages once released, in either order: exactly the superseded one is closed.
+    qtbot.waitUntil(lambda: any(stage.closed for stage in built), timeout=5000)
+    running = window.session.pipeline.stages if window.session.pipeline else []
+    assert [stage.closed for stage in built].count(True) == 1
+    assert all(not stage.closed for stage in built if stage in running)
 
 
 def test_a_background_open_that_fails_shows_the_error(qtbot, make_window, tmp_path):
