@@ -49,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     # mediapipe's native (TFLite/absl/glog) logging would otherwise print warnings users cannot act on.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("GLOG_minloglevel", "2")
+    if os.environ.get("A2V_NATIVE_LOGS") != "1":
+        from engine import native_log_filter
+
+        native_log_filter.install()
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     # `bench` hands everything after it to the chosen benchmark's own parser (argparse cannot forward
