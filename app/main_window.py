@@ -105,6 +105,7 @@ class MainWindow(QMainWindow):
         self.pending_restart: dict[str, object] = {}
         self.speed: Optional[float] = 1.0
         self._ended_reported = False
+        self._shown_at_end = False
         self.opening = False
         self._closed = False
         self._open_token = 0
@@ -368,6 +369,11 @@ class MainWindow(QMainWindow):
         pipe = self.pipeline
         if pipe is None:
             return
+        if pipe.running and pipe.at_end:  # held at the end of the file: play again from the slider
+            pipe.seek(self.slider.value() if self.slider.value() < self.slider.maximum() else 0)
+            pipe.resume()
+            self._update_transport()
+            return
         if not pipe.running and self.session.spec is not None and not self.session.source.is_live:
             start = self.slider.value() if self.slider.value() < self.slider.maximum() else 0
             self.open_source(self.session.spec, start_frame=start, wait=False)   # played to the end: again
@@ -390,6 +396,8 @@ class MainWindow(QMainWindow):
                 self.open_source(self.session.spec, start_frame=self.last_result.index + 1, paused=True,
                                  wait=False)
             return
+        if pipe.at_end:
+            return  # nothing after the last frame
         if not pipe.paused:
             pipe.pause()
         pipe.step()
@@ -425,7 +433,7 @@ class MainWindow(QMainWindow):
     def _update_transport(self) -> None:
         pipe, source = self.pipeline, self.session.source
         running = pipe is not None and pipe.running
-        playing = running and not pipe.paused
+        playing = running and not pipe.paused and not pipe.at_end
         style = self.style()
         self.play_button.setText("Pause" if playing else "Play")
         self.play_button.setIcon(style.standardIcon(QStyle.SP_MediaPause if playing else QStyle.SP_MediaPlay))
@@ -469,6 +477,11 @@ class MainWindow(QMainWindow):
         if pipe is not None and not pipe.running and not self._ended_reported:
             self._ended_reported = True
             self._on_run_ended(pipe)
+        at_end = pipe is not None and pipe.at_end
+        if at_end != self._shown_at_end:  # reached the end of the file (held) or left it by a seek
+            self._shown_at_end = at_end
+            self._on_frames()
+            self._update_transport()
         if self.record_button.isChecked() != self.session.recording.active:
             self._update_transport()
 

@@ -252,7 +252,8 @@ class RunSession:
             source.seek(start_frame)
         self.source = source
         self.pipeline = Pipeline(source, stages, sinks=[self.results, self.recording], config=self.config,
-                                 realtime=True, on_frame=on_frame, on_error=on_error, max_frames=max_frames)
+                                 realtime=True, on_frame=on_frame, on_error=on_error, max_frames=max_frames,
+                                 hold_at_end=max_frames is None)  # seek back after the end without reloading
         if paused:
             self.pipeline.pause()
             self.pipeline.step()  # show the first frame

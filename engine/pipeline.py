@@ -108,12 +108,14 @@ class Pipeline:
         on_frame: ``on_frame(frame, annotated, result)``, called on the output thread for every frame.
         on_error: ``on_error(PipelineError)``, called once on the output thread when the run fails.
         max_frames: stop after this many frames (None = until the source ends).
+        hold_at_end: at the end of a seekable source, wait (``at_end`` is True) for a ``seek`` or ``stop``
+            instead of ending, so a player can seek back without rebuilding its models.
     """
 
     def __init__(self, source, stages: Iterable[Stage], sinks: Iterable = (), config: Optional[Config] = None,
                  render="default", realtime: bool = False, on_frame: Optional[FrameCallback] = None,
                  on_error: Optional[Callable[[PipelineError], None]] = None,
-                 max_frames: Optional[int] = None) -> None:
+                 max_frames: Optional[int] = None, hold_at_end: bool = False) -> None:
         self.source = source
         self.stages = list(stages)
         self.config = config or Config()
@@ -125,6 +127,8 @@ class Pipeline:
         self.on_frame = on_frame
         self.on_error = on_error
         self.max_frames = max_frames
+        self.hold_at_end = hold_at_end
+        self._at_end = threading.Event()
 
         size = max(1, self.config.pipeline.queue_size)
         # _queues[i] feeds stage i; the last one feeds the output thread.
@@ -191,6 +195,11 @@ class Pipeline:
 
     def resume(self) -> None:
         self._playing.set()
+
+    @property
+    def at_end(self) -> bool:
+        """True while a ``hold_at_end`` pipeline waits at the end of its source for a seek."""
+        return self._at_end.is_set()
 
     @property
     def paused(self) -> bool:
@@ -311,6 +320,9 @@ class Pipeline:
                     pace_origin = None
                 frame = self.source.read()
                 if frame is None:
+                    if self.hold_at_end and getattr(self.source, "can_seek", False) and self._hold():
+                        pace_origin = None
+                        continue
                     self.stop_reason = self.stop_reason or getattr(self.source, "end_reason", "") or "end of source"
                     break
                 index = frame.index
@@ -338,6 +350,19 @@ class Pipeline:
                 self.source.close()  # here, not elsewhere: only this thread ever reads the source
             except Exception:  # noqa: BLE001
                 log.exception("closing the source failed")
+
+    def _hold(self) -> bool:
+        """At the end of the source: wait for a seek (True: go on reading) or a stop (False)."""
+        self._at_end.set()
+        try:
+            while not self._stop.is_set():
+                with self._control:
+                    if self._seek_to is not None:
+                        return True
+                self._stop.wait(_POLL_S)
+            return False
+        finally:
+            self._at_end.clear()
 
     def _put_latest(self, frame) -> None:
         """Live sources: a frame still waiting for inference is replaced by the newer one (counted as

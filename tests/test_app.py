@@ -179,12 +179,20 @@ def test_play_again_after_the_end_and_seek_after_the_end(qtbot, make_window, sam
     window = make_window()
     assert window.open_source(str(sample_clip), start_frame=245)
     window.set_speed(None)
-    qtbot.waitUntil(lambda: not window.pipeline.running, timeout=10000)
+    qtbot.waitUntil(lambda: window.pipeline.at_end, timeout=10000)   # held at the end, models kept
     qtbot.waitUntil(lambda: window.play_button.text() == "Play", timeout=2000)
     assert window.last_result.index == 249 and window.last_error is None
-    window.seek(30)                                              # restarts paused on frame 30
+    pipeline = window.pipeline
+    window.pause()
+    window.seek(30)                                              # paused: shows frame 30, no reload
     wait_index(qtbot, window, 30)
-    assert window.pipeline.running and window.pipeline.paused
+    assert window.pipeline is pipeline and pipeline.running and pipeline.paused
+    window.seek(248)
+    window.play()
+    qtbot.waitUntil(lambda: window.pipeline.at_end, timeout=5000)
+    window.play()                                                # play again after the end: from 0
+    qtbot.waitUntil(lambda: window.last_result.index < 200, timeout=5000)
+    assert window.pipeline is pipeline
 
 
 def test_bad_file_shows_the_error_and_the_app_stays_usable(qtbot, make_window, sample_clip, tmp_path):

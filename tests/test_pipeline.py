@@ -271,3 +271,20 @@ def test_live_source_latest_frame_wins_before_inference():
     # Frames were skipped, not queued: the gaps grow with the producer's lead, and drops are counted.
     assert processed[-1] - processed[0] > len(processed) * 5
     assert pipe.dropped > 0 and pipe.dropped + len(processed) <= pipe.frames_read
+
+
+def test_hold_at_end_waits_for_a_seek_then_plays_on():
+    sink = RecordingSink()
+    pipe = Pipeline(ListSource(20), [PassThroughStage()], sinks=[sink], render=None, hold_at_end=True)
+    pipe.start()
+    deadline = time.time() + 3
+    while not pipe.at_end and time.time() < deadline:
+        time.sleep(0.01)
+    assert pipe.at_end and pipe.running and sink.indices == list(range(20))
+    pipe.seek(15)
+    deadline = time.time() + 3
+    while len(sink.indices) < 25 and time.time() < deadline:
+        time.sleep(0.01)
+    assert sink.indices[20:] == list(range(15, 20))
+    pipe.stop()
+    assert pipe.join(2.0) and sink.closed == 1
