@@ -46,6 +46,17 @@ def bench_command(args: argparse.Namespace) -> int:
     return pipeline_bench(rest)
 
 
+def parse_size(text: str, minimum: int = 16) -> tuple[int, int]:
+    """``"1280x720"`` -> ``(1280, 720)``: the ``--size WxH`` option of the benchmarks."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--size {text!r}: expected WIDTHxHEIGHT, e.g. 640x480") from None
+    if width < minimum or height < minimum:
+        raise argparse.ArgumentTypeError(f"--size {text!r}: at least {minimum}x{minimum}")
+    return width, height
+
+
 def rss_mb() -> float:
     """Current resident set size in MiB (Linux /proc; peak RSS elsewhere)."""
     try:

@@ -14,6 +14,7 @@ from typing import Optional
 
 import numpy as np
 
+from engine.bench import parse_size
 from engine.config import RenderConfig
 from engine.types import FrameResult, Person
 from engine.vocab import Vocabulary, load_vocab
@@ -81,16 +82,6 @@ def synthetic_result(width: int, height: int, persons: int, seed: int = 0,
                        timings={"pose": 11.2, "tracker": 0.4, "a2v": 18.9}, info=info)
 
 
-def _parse_size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--size must look like 1280x720, got {text!r}") from None
-    if w < 16 or h < 16:
-        raise argparse.ArgumentTypeError(f"--size must be at least 16x16, got {text!r}")
-    return w, h
-
-
 def measure(width: int, height: int, persons: int, frames: int, style: Optional[RenderConfig] = None,
             warmup: int = 10) -> tuple[np.ndarray, np.ndarray]:
     """Per-frame milliseconds of ``annotate`` over ``frames`` frames (after ``warmup`` untimed ones):
@@ -115,7 +106,7 @@ def measure(width: int, height: int, persons: int, frames: int, style: Optional[
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="a2v bench render", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", type=_parse_size, default=(1280, 720), help="frame WxH (default 1280x720)")
+    parser.add_argument("--size", type=parse_size, default=(1280, 720), help="frame WxH (default 1280x720)")
     parser.add_argument("--persons", type=int, default=5, help="persons per frame (default 5)")
     parser.add_argument("--frames", type=int, default=200, help="timed frames (default 200)")
     parser.add_argument("--sidebar", action="store_true", help="actions in the sidebar")

@@ -26,19 +26,15 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.bench import parse_size as parse_frame_size
+
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_CLIP = ROOT / "assets" / "sample" / "bikes.mp4"
 FIRST_FRAME = 80
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--size {text!r}: expected WIDTHxHEIGHT, e.g. 640x480") from None
-    if width < 32 or height < 32:
-        raise argparse.ArgumentTypeError(f"--size {text!r}: at least 32x32")
-    return width, height
+    return parse_frame_size(text, minimum=32)
 
 
 def load_frames(source: Path, count: int, size: tuple[int, int]) -> list[np.ndarray]:
