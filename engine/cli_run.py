@@ -54,7 +54,7 @@ def _default_outputs(args: argparse.Namespace) -> None:
     stem = Path(str(args.source)).stem or "source"
     if str(args.source).isdigit():
         stem = f"webcam{args.source}"
-    folder = ROOT / "runs" / stem if Path(args.source) == SAMPLE_CLIP else Path("runs") / stem
+    folder = Path("runs") / stem  # relative to where the user runs the command
     args.out = str(folder / "annotated.mp4")
     args.results = str(folder / "results.jsonl")
     args.vectors = str(folder / "vectors.npz")
