@@ -58,7 +58,7 @@ class ActionBars(pg.PlotWidget):
         self.addItem(self.bars)
         self.labels: list[pg.TextItem] = []
         self.shown: list[tuple[str, float]] = []
-        self.setMinimumHeight(110)
+        self.setMinimumHeight(150)  # 5 rows of labels that stay legible
 
     def set_actions(self, actions: Optional[np.ndarray], k: int = TOP_ACTIONS,
                     empty_title: str = "Actions now: no PaSta for this person") -> None:

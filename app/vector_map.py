@@ -69,6 +69,12 @@ class VectorMap(pg.PlotWidget):
         super().__init__(parent)
         self.setMenuEnabled(False)
         self.setTitle("A2V map (PCA of current persons)")
+        # PCA units mean nothing to a reader, and with one person the auto range shrinks to float noise
+        # (axis labels like 0.0704643949866298): show the axes' names, not their values.
+        for side, name in (("left", "PC 2"), ("bottom", "PC 1")):
+            axis = self.getPlotItem().getAxis(side)
+            axis.setStyle(showValues=False)
+            axis.setLabel(name)
         self.projector = VectorProjector()
         self.scatter = pg.ScatterPlotItem(size=14, pxMode=True)
         self.scatter.sigClicked.connect(self._on_clicked)
