@@ -369,8 +369,8 @@ class MainWindow(QMainWindow):
         pipe = self.pipeline
         if pipe is None:
             return
-        if pipe.running and pipe.at_end:  # held at the end of the file: play again from the slider
-            pipe.seek(self.slider.value() if self.slider.value() < self.slider.maximum() else 0)
+        if pipe.running and pipe.at_end:  # held at the end (any seek would have left it): from the start
+            pipe.seek(0)
             pipe.resume()
             self._update_transport()
             return

@@ -198,8 +198,9 @@ class Pipeline:
 
     @property
     def at_end(self) -> bool:
-        """True while a ``hold_at_end`` pipeline waits at the end of its source for a seek."""
-        return self._at_end.is_set()
+        """True while a ``hold_at_end`` pipeline waits at the end of its source for a seek, once every
+        frame read has also come out of the output thread (so the last frame has been shown)."""
+        return self._at_end.is_set() and self.frames_done >= self.frames_read
 
     @property
     def paused(self) -> bool:
