@@ -155,3 +155,22 @@ def test_sigint_finalizes_outputs(tmp_path):
     lines = jsonl_lines(results)
     assert 10 <= len(lines) < 250
     assert decoded_h264_frames(out) == len(lines)
+
+
+def test_main_job_with_the_cpu_pose_model_tracks_the_cyclist(tmp_path):
+    """The default job on the sample clip (mediapipe, tracker, part boxes; no PaSta weights offline)."""
+    results, vectors, tracks = tmp_path / "r.jsonl", tmp_path / "v.npz", tmp_path / "t.txt"
+    proc = run_cli("run", "--source", SAMPLE, "--max-frames", 140, "--results", results, "--vectors", vectors,
+                   "--tracks", tracks, "--set", "pose.backend=mediapipe", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert "PaSta" in proc.stderr or "A2V off" in proc.stderr  # says plainly that PaSta is off, and why
+    lines = jsonl_lines(results)
+    assert len(lines) == 140
+    cyclist = [p for line in lines[100:136] for p in line["persons"] if p["id"] >= 1]
+    assert len(cyclist) >= 20, "the cyclist (frames ~80-135) has a confirmed track"
+    person = cyclist[0]
+    assert len(person["keypoints"]) == 17 and len(person["part_boxes"]) == 10
+    assert person["pasta_top"] is None and person["actions_top"] is None
+    assert len({p["id"] for p in cyclist}) == 1, "one ID while he is in view"
+    ids_in_mot = {int(line.split(",")[1]) for line in tracks.read_text().splitlines()}
+    assert {p["id"] for p in cyclist} <= ids_in_mot
