@@ -31,7 +31,6 @@ from __future__ import annotations
 import logging
 import os
 from contextlib import nullcontext
-from pathlib import Path
 from typing import Optional, Union
 
 import numpy as np

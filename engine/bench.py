@@ -2,7 +2,7 @@
 
 - ``bench [--source S] [--config F] [--frames N]``: the real stages; per-stage milliseconds (median, p90),
   end-to-end fps and peak RSS, as a table and as JSON (``--json``).
-- ``bench --passthrough --stage-ms 10,20,5``: the pipeline's own overhead with busy-wait stages of known
+- ``bench --passthrough --stage-ms 10,20,5``: the pipeline's own overhead with sleeping stages of known
   cost on an in-memory source; the end-to-end rate should reach the slowest stage's own rate (threads
   overlap), and RSS is sampled to show it stays flat.
 - ``bench pose|a2v|render|tracker|gui ...``: the benchmarks of those parts (their own ``--help``).
@@ -125,7 +125,7 @@ def pipeline_bench(argv: list[str]) -> int:
     parser.add_argument("--source", default=str(SAMPLE_CLIP), help="source to read (default: sample clip)")
     parser.add_argument("--frames", type=int, default=100, help="frames to process (default 100)")
     parser.add_argument("--passthrough", action="store_true",
-                        help="busy-wait stages of --stage-ms cost on an in-memory source")
+                        help="sleeping stages of --stage-ms cost on an in-memory source")
     parser.add_argument("--stage-ms", default="10,20,5", help="pass-through stage costs in ms")
     parser.add_argument("--no-render", action="store_true", help="skip drawing overlays")
     parser.add_argument("--json", metavar="FILE", default="runs/bench/pipeline.json",

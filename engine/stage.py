@@ -28,7 +28,8 @@ class Stage(Protocol):
 
 
 class PassThroughStage:
-    """A stage that does nothing but cost ``cost_ms`` of busy time; used by tests and ``bench``."""
+    """A stage that does nothing but take ``cost_ms`` of wall time (sleeping, so stages on other threads
+    can overlap it as they would overlap a GPU or native-code stage); used by tests and ``bench``."""
 
     def __init__(self, name: str = "pass", cost_ms: float = 0.0) -> None:
         self.name = name

@@ -119,39 +119,32 @@ def unregister(name: str) -> None:
     REGISTRY.pop(name, None)
 
 
-register(WeightsEntry(
-    name="keypointrcnn_resnet50_fpn_coco",
-    filename="keypointrcnn_resnet50_fpn_coco-fc266e95.pth",
-    description="torchvision Keypoint R-CNN ResNet-50 FPN, COCO (weights COCO_V1: box AP 54.6, kp AP 65.0)",
-    licence=_TORCHVISION_LICENCE,
-    used_by="pose backend keypoint_rcnn (the GPU default)",
-    url="https://download.pytorch.org/models/keypointrcnn_resnet50_fpn_coco-fc266e95.pth",
-    sha256_prefix="fc266e95", approx_mb=226.1,
-    expected_keys=(("backbone.body.conv1.weight", (64, 3, 7, 7)),
-                   ("roi_heads.keypoint_predictor.kps_score_lowres.weight", (512, 17, 4, 4))),
-))
-register(WeightsEntry(
-    name="keypointrcnn_resnet50_fpn_coco_legacy",
-    filename="keypointrcnn_resnet50_fpn_coco-9f466800.pth",
-    description="torchvision Keypoint R-CNN ResNet-50 FPN, COCO legacy weights (box AP 50.6, kp AP 61.1)",
-    licence=_TORCHVISION_LICENCE,
-    used_by="pose backend keypoint_rcnn with --set pose.weights=keypointrcnn_resnet50_fpn_coco_legacy",
-    url="https://download.pytorch.org/models/keypointrcnn_resnet50_fpn_coco-9f466800.pth",
-    sha256_prefix="9f466800", approx_mb=226.1,
-    expected_keys=(("backbone.body.conv1.weight", (64, 3, 7, 7)),
-                   ("roi_heads.keypoint_predictor.kps_score_lowres.weight", (512, 17, 4, 4))),
-))
-register(WeightsEntry(
-    name="fasterrcnn_mobilenet_v3_large_fpn_coco",
-    filename="fasterrcnn_mobilenet_v3_large_fpn-fb6a3cc7.pth",
-    description="torchvision Faster R-CNN MobileNetV3-Large FPN, COCO (box AP 32.8; fast on a CPU)",
-    licence=_TORCHVISION_LICENCE,
-    used_by="person detector in front of the mediapipe pose backend (several people per frame)",
-    url="https://download.pytorch.org/models/fasterrcnn_mobilenet_v3_large_fpn-fb6a3cc7.pth",
-    sha256_prefix="fb6a3cc7", approx_mb=74.2,
-    expected_keys=(("backbone.body.0.0.weight", (16, 3, 3, 3)),
-                   ("roi_heads.box_predictor.cls_score.weight", (91, 1024))),
-))
+def _torchvision_entry(name: str, filename: str, description: str, used_by: str, approx_mb: float,
+                       expected_keys: tuple) -> WeightsEntry:
+    """A torchvision COCO file: its URL and sha256 prefix follow from the file name (``<stem>-<8 hex>.pth``)."""
+    return WeightsEntry(name=name, filename=filename, description=description, licence=_TORCHVISION_LICENCE,
+                        used_by=used_by, url=f"https://download.pytorch.org/models/{filename}",
+                        sha256_prefix=filename.rsplit("-", 1)[1].split(".")[0], approx_mb=approx_mb,
+                        expected_keys=expected_keys)
+
+
+_KEYPOINT_RCNN_KEYS = (("backbone.body.conv1.weight", (64, 3, 7, 7)),
+                       ("roi_heads.keypoint_predictor.kps_score_lowres.weight", (512, 17, 4, 4)))
+
+register(_torchvision_entry(
+    "keypointrcnn_resnet50_fpn_coco", "keypointrcnn_resnet50_fpn_coco-fc266e95.pth",
+    "torchvision Keypoint R-CNN ResNet-50 FPN, COCO (weights COCO_V1: box AP 54.6, kp AP 65.0)",
+    "pose backend keypoint_rcnn (the GPU default)", 226.1, _KEYPOINT_RCNN_KEYS))
+register(_torchvision_entry(
+    "keypointrcnn_resnet50_fpn_coco_legacy", "keypointrcnn_resnet50_fpn_coco-9f466800.pth",
+    "torchvision Keypoint R-CNN ResNet-50 FPN, COCO legacy weights (box AP 50.6, kp AP 61.1)",
+    "pose backend keypoint_rcnn with --set pose.weights=keypointrcnn_resnet50_fpn_coco_legacy", 226.1,
+    _KEYPOINT_RCNN_KEYS))
+register(_torchvision_entry(
+    "fasterrcnn_mobilenet_v3_large_fpn_coco", "fasterrcnn_mobilenet_v3_large_fpn-fb6a3cc7.pth",
+    "torchvision Faster R-CNN MobileNetV3-Large FPN, COCO (box AP 32.8; fast on a CPU)",
+    "person detector in front of the mediapipe pose backend (several people per frame)", 74.2,
+    (("backbone.body.0.0.weight", (16, 3, 3, 3)), ("roi_heads.box_predictor.cls_score.weight", (91, 1024)))))
 register(WeightsEntry(
     name="bert-base-uncased",
     filename="bert-base-uncased",

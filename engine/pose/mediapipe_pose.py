@@ -17,7 +17,7 @@ probability in [0, 1]; a landmark placed outside the image gets confidence 0.
 from __future__ import annotations
 
 import logging
-from typing import Optional, Sequence
+from typing import Sequence
 
 import numpy as np
 
