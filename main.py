@@ -1,10 +1,11 @@
 #!/usr/bin/env python
 """a2v command line: ``gui`` (default), ``run``, ``bench``, ``weights``, ``track``, ``track-eval``,
-``train``, ``eval``. Run ``python main.py <command> --help`` for each command's options."""
+``train``, ``train-combine``, ``eval``. Run ``python main.py <command> --help`` for each command's options."""
 from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import logging
 import os
 import sys
@@ -12,21 +13,24 @@ import sys
 # Each entry: a module with ``register_cli(subparsers)``. Registration must stay cheap (no model imports).
 COMMAND_MODULES = (
     "app.cli",            # gui
-    "engine.cli_run",     # run
-    "engine.bench",       # bench
-    "engine.weights",     # weights
+    "engine.cli.run",      # run
+    "engine.bench.cli",    # bench
+    "engine.cli.weights",  # weights
     "trackers.cli",       # track, track-eval
-    "engine.train",       # train
-    "engine.evaluate",    # eval
+    "engine.cli.train",    # train, train-combine
+    "engine.cli.eval",     # eval
 )
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from engine.bench.cli import add_benchmark
+
     parser = argparse.ArgumentParser(
         prog="a2v", description="Activity2Vec: body-part states, actions and activity vectors for every "
                                 "tracked person in a video, webcam or image folder.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    bench_subparsers = None
     for name in COMMAND_MODULES:
         try:
             module = importlib.import_module(name)
@@ -34,7 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
             if exc.name != name:  # a missing dependency inside the module is a real error
                 raise
             continue  # the command's module is not part of this installation
-        module.register_cli(subparsers)
+        registered = module.register_cli(subparsers)
+        if name == "engine.bench.cli":
+            bench_subparsers = registered
+    if bench_subparsers is not None and importlib.util.find_spec("app") is not None:
+        # The GUI benchmark lives with the GUI; engine never imports app, main.py joins them.
+        add_benchmark(bench_subparsers, "gui", "app.gui_bench", "GUI-thread ms per frame and per panel refresh")
     return parser
 
 
@@ -50,25 +59,16 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("GLOG_minloglevel", "2")
     if os.environ.get("A2V_NATIVE_LOGS") != "1":
-        from engine import native_log_filter
+        from engine.cli import native_log_filter
 
         native_log_filter.install()
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    # `bench` hands everything after it to the chosen benchmark's own parser (argparse cannot forward
-    # options such as --frames through a sub-command untouched).
-    leading = 0
-    while leading < len(argv) and argv[leading] in ("-v", "--verbose"):
-        leading += 1
-    if leading < len(argv) and argv[leading] == "bench":
-        args = parser.parse_args(argv[: leading + 1])
-        args.rest = argv[leading + 1:]
-    else:
-        args = parser.parse_args(argv)
+    args = parser.parse_args(argv)
     verbose = args.verbose or os.environ.get("A2V_DEBUG") == "1"
     _setup_logging(verbose)
     if args.command is None:  # no sub-command: the GUI, with the same options and error handling
-        args = parser.parse_args(["gui"] + argv[leading:])
+        args = parser.parse_args(["gui"] + [a for a in argv if a not in ("-v", "--verbose")])
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

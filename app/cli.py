@@ -12,15 +12,15 @@ import os
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLE_CLIP = ROOT / "assets" / "sample" / "bikes.mp4"
+from engine.paths import SAMPLE_CLIP
+
 WINDOW_SIZE = (1600, 1000)
 POLL_MS = 50
 SCREENSHOT_FRAMES = 100  # --screenshot without --quit-after-frames (a live source never ends by itself)
 
 
 def register_cli(subparsers) -> None:
-    from engine.cli_run import add_config_arguments
+    from engine.cli.common import add_config_arguments
 
     parser = subparsers.add_parser(
         "gui", help="the window: live view, per-person PaSta timelines, recording (default command)",
@@ -46,7 +46,7 @@ def _has_display() -> bool:
 
 def run_gui(args: argparse.Namespace) -> int:
     """Build the window for ``args`` (see :func:`register_cli`) and run Qt's event loop; the exit code."""
-    from engine.cli_run import config_from_args
+    from engine.cli.common import config_from_args
 
     screenshot = getattr(args, "screenshot", None)
     quit_after = getattr(args, "quit_after_frames", None)

@@ -14,13 +14,14 @@ import sys
 import time
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="a2v bench gui", description=__doc__.splitlines()[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=int, default=300, help="frames to feed (default 300)")
     parser.add_argument("--persons", type=int, default=5, help="persons per frame (default 5)")
     parser.add_argument("--size", default="1280x720", help="frame size WxH (default 1280x720)")
     parser.add_argument("--history", type=int, default=900, help="frames of history per person (default 900)")
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
     width, height = (int(v) for v in args.size.lower().split("x"))
     if sys.platform == "linux" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -30,7 +31,7 @@ def main(argv: list[str]) -> int:
 
     from app.main_window import MainWindow
     from engine.config import load_config
-    from engine.render import annotate
+    from engine.render.annotate import annotate
     from engine.types import FrameResult, Person
 
     app = QApplication.instance() or QApplication(["a2v-bench-gui"])
@@ -89,6 +90,13 @@ def main(argv: list[str]) -> int:
     budget = statistics.median(take_ms) * 30 + statistics.median(refresh_ms) * 10
     print(f"  GUI-thread load at 30 fps: {budget / 10:.1f}% of one core")
     return 0
+
+
+def main(argv: list[str]) -> int:
+    """Stand-alone entry (``python -m``); ``python main.py bench`` uses :func:`add_arguments` and :func:`run`."""
+    parser = argparse.ArgumentParser(prog="a2v bench gui", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -15,11 +15,22 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
-from engine.cvcompat import cv2  # noqa: F401 - first, so OpenCV cannot break PyQt5's plugin path
-
 from PyQt5.QtCore import Qt, QTimer, pyqtSignal
-from PyQt5.QtWidgets import (QAction, QComboBox, QDockWidget, QFileDialog, QFrame, QHBoxLayout, QLabel,
-                             QMainWindow, QPushButton, QSlider, QStyle, QVBoxLayout, QWidget)
+from PyQt5.QtWidgets import (
+    QAction,
+    QComboBox,
+    QDockWidget,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QPushButton,
+    QSlider,
+    QStyle,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.bridge import FrameBridge
 from app.history import PersonHistory
@@ -28,12 +39,12 @@ from app.session import RunSession
 from app.settings_dock import SettingsDock
 from app.video_view import VideoView
 from engine.config import Config, ConfigError, apply_override
+from engine.cvcompat import cv2  # noqa: F401 - first, so OpenCV cannot break PyQt5's plugin path
+from engine.paths import SAMPLE_CLIP
 from engine.types import FrameResult
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLE_CLIP = ROOT / "assets" / "sample" / "bikes.mp4"
 REFRESH_MS = 100           # side panel and status bar: ~10 Hz
 SPEEDS = (("0.25×", 0.25), ("0.5×", 0.5), ("1×", 1.0), ("2×", 2.0), ("4×", 4.0), ("max", None))
 # Errors a user can fix (bad input, missing weights, bad setting): shown in the banner, never a crash.
@@ -81,7 +92,7 @@ class MainWindow(QMainWindow):
     Args:
         config: the run's config (``config.render`` is read by the renderer every frame: overlay toggles
             apply at once).
-        stages_factory: ``factory(config) -> stages``; default ``engine.pipeline.build_stages``.
+        stages_factory: ``factory(config) -> stages``; default ``engine.stages.build_stages``.
         history_frames: frames of history kept per person (the timeline's length).
     """
 
@@ -549,7 +560,7 @@ class MainWindow(QMainWindow):
         if self.last_frame is None or self.last_result is None or (pipe is not None and pipe.running
                                                                    and not pipe.paused):
             return
-        from engine.render import annotate
+        from engine.render.annotate import annotate
 
         self.view.show_frame(annotate(self.last_frame, self.last_result, self.config.render, self.vocab))
 

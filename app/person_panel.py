@@ -12,15 +12,23 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt5.QtCore import QSize, Qt, pyqtSignal
 from PyQt5.QtGui import QBrush, QColor, QIcon, QPainter, QPixmap
-from PyQt5.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton, QSplitter,
-                             QVBoxLayout, QWidget)
+from PyQt5.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.history import PersonHistory, TrackHistory
 from app.projection import balanced_vector
 from app.qtimage import bgr_to_pixmap, qcolor
 from app.timeline import PastaTimeline
 from app.vector_map import VectorMap, VectorPlot, place_labels
-from engine.colors import track_color
+from engine.render.colors import track_color
 
 ICON_SIZE = QSize(40, 56)
 TOP_ACTIONS = 5

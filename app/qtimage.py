@@ -19,6 +19,6 @@ def bgr_to_pixmap(image: np.ndarray) -> QPixmap:
 
 
 def qcolor(bgr: tuple[int, int, int]) -> QColor:
-    """A palette colour (BGR triple, engine.colors) as a QColor."""
+    """A palette colour (BGR triple, engine.render.colors) as a QColor."""
     b, g, r = bgr
     return QColor(int(r), int(g), int(b))

@@ -3,13 +3,13 @@
 Outputs while watching:
 
 - **Results** are always written, from the first frame, into a temporary run folder by a
-  :class:`ResultsRecorder` (JSONL, NPZ and MOT through ``engine.sinks``). "Export results…" closes the
+  :class:`ResultsRecorder` (JSONL, NPZ and MOT through ``engine.io.sinks``). "Export results…" closes the
   current segment (the next frame opens a new one, so the run goes on) and writes the whole run so far —
   every segment, concatenated — into the folder the user picks as ``results.jsonl``, ``vectors.npz`` and
   ``tracks.txt``. Frames are in processing order (after a seek back, frames repeat). The temporary folder
   is deleted when the window closes.
 - **Recording** the annotated view goes through a :class:`RecordingSink` (H.264 mp4 via
-  ``engine.sinks.VideoSink``) that is attached for the whole run and switched on and off.
+  ``engine.io.sinks.VideoSink``) that is attached for the whole run and switched on and off.
 
 Both wrappers stay attached to the pipeline from start to end and switch their inner sinks under a lock,
 so a frame is never written to a closed sink and none is lost or duplicated when a segment or recording
@@ -47,7 +47,7 @@ class ResultsRecorder:
         self._lock = threading.Lock()
 
     def _open_segment(self) -> None:
-        from engine.sinks import JsonlSink, MotSink, VectorSink
+        from engine.io.sinks import JsonlSink, MotSink, VectorSink
 
         number = len(self.segments)
         paths = {name: self.folder / f"segment{number:03d}.{name}" for name in RESULT_FILES}
@@ -67,7 +67,7 @@ class ResultsRecorder:
         """Finish the current segment (idempotent); the next ``write`` starts a new one."""
         with self._lock:
             sinks, self._sinks = self._sinks, []
-        from engine.sinks import close_all
+        from engine.io.sinks import close_all
 
         errors = close_all(sinks)
         if errors:
@@ -145,7 +145,7 @@ class RecordingSink:
 
     def start(self, path: str | Path, fps: float, live: bool) -> None:
         """Record from the next frame into ``path`` (.mp4); raises SinkError when it cannot be written."""
-        from engine.sinks import SinkError, VideoSink, check_writable
+        from engine.io.sinks import SinkError, VideoSink, check_writable
 
         path = Path(path)
         if path.suffix.lower() not in (".mp4", ".m4v", ".mov", ".mkv"):
@@ -195,7 +195,7 @@ class Prepared:
 class RunSession:
     """The source, stages and pipeline currently shown, plus the outputs above.
 
-    ``stages_factory(config) -> list of stages`` defaults to ``engine.pipeline.build_stages``; tests give
+    ``stages_factory(config) -> list of stages`` defaults to ``engine.stages.build_stages``; tests give
     small fakes. ``on_frame(frame, annotated, result)`` and ``on_error(exc)`` are called on the pipeline's
     output thread.
     """
@@ -223,8 +223,8 @@ class RunSession:
         Raises ``SourceError`` (or whatever building the stages raises, e.g. a missing weights file) with
         nothing left open. The result is started with :meth:`launch` (or released with ``close()``).
         """
-        from engine.pipeline import build_stages
-        from engine.sources import open_source
+        from engine.io.sources import open_source
+        from engine.stages import build_stages
 
         source = open_source(spec, self.config.source)
         factory = self.stages_factory or build_stages

@@ -4,11 +4,23 @@ from __future__ import annotations
 import threading
 from typing import Callable, Optional
 
-from engine.cvcompat import cv2  # before Qt: keeps PyQt5's plugin path intact
-
 from PyQt5.QtCore import pyqtSignal
-from PyQt5.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout,
-                             QLabel, QLineEdit, QPushButton, QTabWidget, QVBoxLayout, QWidget)
+from PyQt5.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.cvcompat import cv2  # before Qt: keeps PyQt5's plugin path intact
 
 VIDEO_FILTER = "Videos (*.mp4 *.mov *.mkv *.avi *.m4v *.webm);;All files (*)"
 PROBE_INDICES = range(5)

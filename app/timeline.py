@@ -16,7 +16,7 @@ from PyQt5.QtCore import QRectF, Qt
 from PyQt5.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from app.qtimage import qcolor
-from engine.colors import group_color
+from engine.render.colors import group_color
 
 
 class PastaTimeline(QWidget):

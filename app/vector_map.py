@@ -10,7 +10,7 @@ from PyQt5.QtWidgets import QWidget
 
 from app.projection import VectorProjector
 from app.qtimage import qcolor
-from engine.colors import track_color
+from engine.render.colors import track_color
 
 VISUAL_PEN = (90, 170, 255)
 LANGUAGE_PEN = (255, 170, 60)

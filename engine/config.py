@@ -14,8 +14,7 @@ from typing import Any, Iterable, Optional
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CONFIG = ROOT / "configs" / "default.yaml"
+from engine.paths import DEFAULT_CONFIG
 
 
 class ConfigError(ValueError):
@@ -64,19 +63,23 @@ class PoseConfig:
     detector_weights: str = _opt("fasterrcnn_mobilenet_v3_large_fpn_coco",
                                  help="person detector weights: a registered name or a path")
     mediapipe_confidence: float = _opt(0.8, min=0,
-                                       help="mediapipe's own person threshold with no detector (lower finds more, and more false people)")
+                                       help="mediapipe's own person threshold with no detector "
+                                            "(lower finds more, and more false people)")
 
 
 @dataclass
 class TrackerConfig:
     """SORT with person-video defaults (trackers/sort.py says why each value)."""
-    max_age: int = _opt(30, min=1, help="frames a confirmed track survives unmatched (30 = 1 s at 30 fps: short occlusions)")
+    max_age: int = _opt(30, min=1, help="frames a confirmed track survives unmatched "
+                                                 "(30 = 1 s at 30 fps: short occlusions)")
     min_hits: int = _opt(3, min=0, help="matched frames before a track gets an ID (3 drops 1-2 frame false persons)")
     iou_threshold: float = _opt(0.3, min=0, help="minimum IoU between a person box and a track's predicted box")
     second_pass: bool = _opt(True, help="second association with low-score detections (ByteTrack idea)")
     high_score: float = _opt(0.5, min=0, help="detections at or above this score are matched first and start tracks")
-    low_score: float = _opt(0.1, min=0, help="detections from low_score up to high_score only keep tracks alive (second pass)")
-    parity: bool = _opt(False, help="behave exactly as the original SORT (its max_age 1, min_hits 3, IoU 0.3; the values above are ignored)")
+    low_score: float = _opt(0.1, min=0, help="detections from low_score up to high_score only keep "
+                                                       "tracks alive (second pass)")
+    parity: bool = _opt(False, help="behave exactly as the original SORT (its max_age 1, "
+                                             "min_hits 3, IoU 0.3; the values above are ignored)")
 
 
 @dataclass
@@ -253,7 +256,8 @@ def apply_override(config, assignment: str) -> None:
         f, tp = fields[part]
         if i == len(parts) - 1:
             if dataclasses.is_dataclass(tp):
-                raise ConfigError(f"{where}: {dotted}: is a section; set one of its keys, e.g. {dotted}.{next(iter(_fields(getattr(obj, part))))}")
+                example = next(iter(_fields(getattr(obj, part))))
+                raise ConfigError(f"{where}: {dotted}: is a section; set one of its keys, e.g. {dotted}.{example}")
             _set_value(obj, f, tp, value, where, dotted)
         else:
             if not dataclasses.is_dataclass(tp):

@@ -28,7 +28,8 @@ from typing import Callable, Iterable, Optional
 import numpy as np
 
 from engine.config import Config, apply_override
-from engine.stage import Stage
+from engine.stages import default_renderer
+from engine.stages.base import Stage
 from engine.types import FrameResult
 
 log = logging.getLogger(__name__)
@@ -45,35 +46,6 @@ class PipelineError(RuntimeError):
     def __init__(self, stage: str, frame: int, cause: BaseException) -> None:
         self.stage, self.frame = stage, frame
         super().__init__(f"stage '{stage}' failed at frame {frame}: {type(cause).__name__}: {cause}")
-
-
-def build_stages(config: Config) -> list[Stage]:
-    """The model stages for ``config``: pose (unless ``pose.backend: none``), tracker, A2V (if enabled).
-
-    Imported lazily so the pipeline itself needs no model code.
-    """
-    stages: list[Stage] = []
-    if config.pose.backend != "none":
-        from engine.pose.stage import PoseStage
-
-        stages.append(PoseStage(config))
-    from engine.tracking import TrackerStage
-
-    stages.append(TrackerStage(config))
-    if config.a2v.enabled:
-        from engine.a2v import A2VStage
-
-        stages.append(A2VStage(config))
-    return stages
-
-
-def default_renderer(config: Config):
-    """``render(frame, result) -> annotated frame`` drawing with ``config.render`` (read every frame)."""
-    from engine.render import annotate
-    from engine.vocab import load_vocab
-
-    vocab = load_vocab()
-    return lambda frame, result: annotate(frame, result, config.render, vocab)
 
 
 class _RateMeter:
@@ -97,11 +69,11 @@ class Pipeline:
     """Run ``stages`` over ``source`` on three threads and feed ``sinks`` and ``on_frame``.
 
     Args:
-        source: an ``engine.sources.Source`` (``read() -> Frame | None`` with ``index``, ``timestamp``,
+        source: an ``engine.io.sources.Source`` (``read() -> Frame | None`` with ``index``, ``timestamp``,
             ``image`` (H, W, 3) BGR uint8; ``is_live``; ``dropped``; optional ``seek``/``can_seek``).
         stages: callables ``stage(frame, result)`` run in order on the inference thread.
         sinks: objects with ``write(result, annotated)`` and ``close()``.
-        render: ``render(frame, result) -> annotated``; ``"default"`` uses ``engine.render.annotate`` with
+        render: ``render(frame, result) -> annotated``; ``"default"`` uses ``engine.render.annotate.annotate`` with
             ``config.render``; ``None`` draws nothing (``annotated`` is then None).
         realtime: pace file sources at their frame rate × ``speed`` (GUI playback); False = as fast as
             possible (headless runs).

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import yaml
 
-VOCAB_PATH = Path(__file__).resolve().parent.parent / "assets" / "vocab" / "a2v_vocab.yaml"
+from engine.paths import VOCAB_PATH
+
 NO_INTERACTION = "no_interaction"
 
 

@@ -47,16 +47,16 @@ def time_mode(sequences: dict[str, list], make_tracker) -> dict:
     return per_sequence
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="a2v bench tracker", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mot-dir", type=Path, default=DEFAULT_MOT_DIR,
                         help="folder with <sequence>/det/det.txt files (default: ../shared/mot15)")
     parser.add_argument("--repeats", type=int, default=3, help="runs per mode; the fastest is reported")
     parser.add_argument("--json", action="store_true", help="also print the results as one JSON line")
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
     if args.repeats < 1:
-        parser.error("--repeats must be at least 1")
+        raise ValueError("--repeats must be at least 1")
     sequences = load_sequences(args.mot_dir)
     modes = {"parity": SortTracker.parity, "default": SortTracker}
     results = {}
@@ -84,3 +84,11 @@ def main(argv: list[str]) -> int:
     if args.json:
         print(json.dumps(results))
     return 0
+
+
+def main(argv: list[str]) -> int:
+    """Stand-alone entry (``python -m``); ``python main.py bench`` uses :func:`add_arguments` and :func:`run`."""
+    parser = argparse.ArgumentParser(prog="a2v bench tracker", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))

@@ -13,7 +13,14 @@ import json
 import sys
 import time
 
-from trackers.mot_io import MotFileError, format_track_line, frames_of, read_mot, write_tracks, xywh_to_xyxy
+from trackers.mot_io import (
+    MotFileError,
+    format_track_line,
+    frames_of,
+    read_mot,
+    write_tracks,
+    xywh_to_xyxy,
+)
 from trackers.sort import SortTracker
 
 

@@ -43,7 +43,7 @@ def build_mediapipe(config: Config, device: torch.device, video_mode: bool = Tru
 
 def build_pose_backend(config: Config, device: torch.device, video_mode: bool = True) -> BasePoseBackend:
     """The backend ``config.pose.backend`` names, on ``device``; ``backend.choice`` says what and why."""
-    from engine import weights as registry
+    from engine.weights import store as registry
 
     name = config.pose.backend
     if name == "keypoint_rcnn":

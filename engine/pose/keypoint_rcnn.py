@@ -118,7 +118,7 @@ class KeypointRCNNBackend(BasePoseBackend):
 
 
 def _load_weights(weights: str, fetch: bool) -> dict:
-    from engine import weights as registry
+    from engine.weights import store as registry
 
     try:
         return registry.load_state_dict(weights)

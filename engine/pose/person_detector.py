@@ -39,7 +39,7 @@ class TorchvisionPersonDetector:
         self.max_detections = max_detections
         self.weights_label = "random weights" if weights is None else str(weights)
         if weights is not None:
-            from engine import weights as registry
+            from engine.weights import store as registry
 
             self.model.load_state_dict(registry.load_state_dict(weights), strict=True)
         self.model.eval().to(self.device)
@@ -67,7 +67,7 @@ def build_person_detector(mode: str, device: torch.device, score_threshold: floa
     laptop without asking); ``fasterrcnn`` fetches them if needed and raises ``WeightsNotFound`` with the
     manual steps when that fails; ``none`` never uses one.
     """
-    from engine import weights as registry
+    from engine.weights import store as registry
 
     if mode == "none":
         return None, "detector off (pose.detector: none)"

@@ -1,0 +1,147 @@
+"""A2V: frame + persons → part boxes, skeleton maps, PaSta, actions and the A2V vector.
+
+Public API (code outside the project calls this)::
+
+    from engine.a2v.api import A2V
+    a2v = A2V.from_files(checkpoint=PATH, language_matrix=PATH_OR_ARRAY, device="cpu")
+    out = a2v.infer(image_bgr, boxes, keypoints)
+    # image_bgr (H, W, 3) uint8; boxes (N, 4) float xyxy pixels; keypoints (N, 17, 3) COCO-17 x, y, conf
+    # out: dict of numpy float32 arrays: part_boxes (N, 10, 4) (clipped to the image, as fed to the
+    #      network), skeleton_maps (N, 64, 64), pasta (N, 93), actions (N, 157), visual (N, 3072),
+    #      language (N, 1536) (N, 768 with the MiniLM matrix)
+
+``checkpoint``: the official ``pretrained_model.pth`` (``{"model_state_dict": ...}``), a checkpoint saved
+by this project, or a registered name (``a2v_v1``). ``language_matrix``: a ``.npy`` path, an array, or a
+name understood by :func:`engine.a2v.language.language_matrix` (default ``minilm``).
+
+Modes: ``parity`` runs the trunk at the original resolution (the official test path: the official
+numbers); ``fast`` first downscales the frame so its long side is at most ``fast_long_side`` (512 = the
+official *training* scale) and scales the boxes alike; on a CPU that is the lever, since the trunk is most
+of the cost. fp16 autocast is used on CUDA when ``fp16`` is true. With ``fuse_bn`` (default) inference
+runs a copy of the trunk with BatchNorm folded into the convs (same numbers up to float32 rounding).
+
+The pipeline stage around this model is :class:`engine.stages.a2v.A2VStage`.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from contextlib import nullcontext
+from typing import Optional, Union
+
+import numpy as np
+import torch
+
+from engine.a2v.net import (
+    NUM_PASTA,
+    NUM_VERBS,
+    PastaNet,
+    fuse_for_inference,
+    preprocess,
+)
+from engine.a2v.parts import clip_boxes, part_boxes, skeleton_maps
+
+log = logging.getLogger(__name__)
+
+MODES = ("parity", "fast")
+
+
+class A2VError(ValueError):
+    """Bad input or configuration of the A2V stage, phrased as one line with the fix."""
+
+
+def _resize_long_side(image: np.ndarray, long_side: int) -> tuple[np.ndarray, float]:
+    """Downscale (never upscale) so max(H, W) <= long_side; returns the image and the scale applied."""
+    from engine.cvcompat import cv2
+
+    h, w = image.shape[:2]
+    scale = min(1.0, long_side / float(max(h, w)))
+    if scale >= 1.0:
+        return image, 1.0
+    size = (max(1, int(round(w * scale))), max(1, int(round(h * scale))))
+    return cv2.resize(image, size, interpolation=cv2.INTER_LINEAR), scale
+
+
+class A2V:
+    """The A2V model: a :class:`PastaNet` + a language matrix + pre/post-processing (module docstring)."""
+
+    def __init__(self, net: PastaNet, language: Optional[np.ndarray], device: Union[str, torch.device] = "cpu",
+                 mode: str = "parity", fast_long_side: int = 512, fp16: bool = True, fuse_bn: bool = True) -> None:
+        from engine.device import resolve_device
+
+        if mode not in MODES:
+            raise A2VError(f"a2v mode {mode!r}: use one of {', '.join(MODES)}")
+        self.device = resolve_device(device)
+        self.net = net.to(self.device).eval()
+        # BN folded into the trunk's convs: same numbers up to float32 rounding, less CPU time.
+        self.runner = fuse_for_inference(self.net) if fuse_bn else self.net
+        if fuse_bn and self.device.type == "cuda":
+            self.runner.use_channels_last()
+        self.language = None if language is None else np.ascontiguousarray(language, dtype=np.float32)
+        if self.language is not None and self.language.shape[0] != NUM_PASTA:
+            raise A2VError(f"language matrix has shape {self.language.shape}, expected ({NUM_PASTA}, 2D)")
+        self.mode = mode
+        self.fast_long_side = int(fast_long_side)
+        self.fp16 = bool(fp16)
+
+    @classmethod
+    def from_files(cls, checkpoint: Union[str, os.PathLike, dict], language_matrix=None,
+                   device: Union[str, torch.device] = "cpu", mode: str = "parity", fast_long_side: int = 512,
+                   fp16: bool = True, fuse_bn: bool = True) -> "A2V":
+        """Build from a checkpoint (path, registered name or state dict) and a language matrix
+        (path, array or name; None = the bundled MiniLM matrix)."""
+        from engine.a2v.language import language_matrix as load_language
+
+        net = PastaNet()
+        net.load_checkpoint(checkpoint if isinstance(checkpoint, dict) else os.fspath(checkpoint))
+        matrix = load_language("minilm" if language_matrix is None else language_matrix)
+        return cls(net, matrix, device=device, mode=mode, fast_long_side=fast_long_side, fp16=fp16,
+                   fuse_bn=fuse_bn)
+
+    @property
+    def language_dim(self) -> int:
+        return 0 if self.language is None else int(self.language.shape[1])
+
+    def _autocast(self):
+        if self.fp16 and self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.float16)
+        return nullcontext()
+
+    def infer(self, image_bgr: np.ndarray, boxes, keypoints) -> dict[str, np.ndarray]:
+        """All persons of one image in one forward pass; see the module docstring for shapes."""
+        image = np.asarray(image_bgr)
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise A2VError(f"image_bgr must be an (H, W, 3) uint8 BGR image, got {image.shape} {image.dtype}")
+        height, width = image.shape[:2]
+        boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+        keypoints = np.asarray(keypoints, dtype=np.float32)
+        if keypoints.shape != (boxes.shape[0], 17, 3):
+            raise A2VError(f"keypoints must have shape (N, 17, 3) with N = {boxes.shape[0]} boxes, "
+                           f"got {keypoints.shape}")
+        n = boxes.shape[0]
+        parts = clip_boxes(part_boxes(keypoints, boxes), (width, height))
+        skeletons = skeleton_maps(keypoints, (width, height))
+        out = {"part_boxes": parts, "skeleton_maps": skeletons}
+        if n == 0:
+            out.update(pasta=np.zeros((0, NUM_PASTA), np.float32), actions=np.zeros((0, NUM_VERBS), np.float32),
+                       visual=np.zeros((0, 3072), np.float32),
+                       language=np.zeros((0, self.language_dim), np.float32))
+            return out
+        scale = 1.0
+        if self.mode == "fast":
+            image, scale = _resize_long_side(image, self.fast_long_side)
+        with torch.inference_mode(), self._autocast():
+            tensor = preprocess(image, self.device)
+            human = torch.from_numpy(boxes * scale).to(self.device)
+            part = torch.from_numpy(parts * scale).to(self.device)
+            skel = torch.from_numpy(skeletons).to(self.device)
+            result = self.runner(tensor, human, part, skel)
+            # One device → host copy for all three outputs.
+            packed = torch.cat([result.pasta_probs.float(), result.verb_probs.float(), result.visual.float()], 1)
+            packed = packed.cpu().numpy()
+            pasta, actions, visual = np.split(packed, [NUM_PASTA, NUM_PASTA + NUM_VERBS], axis=1)
+            pasta, actions, visual = (np.ascontiguousarray(a) for a in (pasta, actions, visual))
+        out.update(pasta=pasta, actions=actions, visual=visual)
+        out["language"] = (pasta @ self.language).astype(np.float32) if self.language is not None else \
+            np.zeros((n, 0), np.float32)
+        return out

@@ -1,0 +1,131 @@
+"""``python main.py weights list | fetch NAME | verify [NAME] | import NAME FILE | where [NAME]``."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable
+
+from engine.weights.registry import REGISTRY, WeightsEntry, WeightsError, get_entry
+from engine.weights.store import (
+    cache_dir,
+    cache_path,
+    fetch,
+    find_cached,
+    import_file,
+    verify,
+    verify_path,
+)
+
+# ------------------------------------------------------------------------------------------------------ CLI
+
+def _status(entry: WeightsEntry) -> str:
+    found = find_cached(entry)
+    if found is None:
+        return "missing"
+    if entry.kind == "package_dir":
+        return "packaged"
+    return "cached" if str(found).startswith(str(cache_dir())) else "cached (torch hub)"
+
+
+def _cmd_list(args) -> int:
+    rows = [("NAME", "STATUS", "SIZE", "SHA256", "USED BY", "LICENCE")]
+    for entry in REGISTRY.values():
+        digest = entry.sha256[:12] + "…" if entry.sha256 else (
+            f"{entry.sha256_prefix}… (prefix)" if entry.sha256_prefix else
+            "per file" if entry.files_sha256 else "none (structure)")
+        rows.append((entry.name, _status(entry), entry.size_text, digest, entry.used_by, entry.licence))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4])
+        if row is not rows[0]:
+            print(" " * (sum(widths) + 8) + "  licence: " + row[5])
+    print(f"cache: {cache_dir()}")
+    return 0
+
+
+def _cmd_fetch(args) -> int:
+    path = fetch(args.name, progress=not args.quiet, force=args.force)
+    print(verify_path(get_entry(args.name), path))
+    return 0
+
+
+def _cmd_verify(args) -> int:
+    names = [args.name] if args.name else [e.name for e in REGISTRY.values() if find_cached(e) is not None]
+    if not names:
+        print(f"nothing cached in {cache_dir()}; see: python main.py weights list")
+        return 0
+    failed = 0
+    for name in names:
+        try:
+            print(verify(name))
+        except WeightsError as exc:
+            print(f"{name}: FAILED: {exc}", file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
+
+
+def _cmd_import(args) -> int:
+    path = import_file(args.name, args.file)
+    print(f"imported {args.name} → {path}")
+    return 0
+
+
+def _cmd_where(args) -> int:
+    if args.name:
+        entry = get_entry(args.name)
+        print(find_cached(entry) or cache_path(entry))
+        return 0
+    print(f"cache dir: {cache_dir()}  (set A2V_HOME to move it)")
+    for entry in REGISTRY.values():
+        found = find_cached(entry)
+        print(f"  {entry.name}: {found if found else cache_path(entry)}"
+              f"{'' if found else '  (missing)'}")
+    return 0
+
+
+def _run_safely(handler: Callable) -> Callable:
+    def run(args) -> int:
+        try:
+            return handler(args)
+        except WeightsError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    return run
+
+
+def register_cli(subparsers) -> None:
+    """Add ``weights list | fetch NAME | verify [NAME] | import NAME FILE | where [NAME]``."""
+    parser = subparsers.add_parser(
+        "weights", help="list, download, check and import model weights",
+        description=f"Model weights cache ({cache_dir()}; set A2V_HOME to move it).")
+    sub = parser.add_subparsers(dest="weights_command", metavar="{list,fetch,verify,import,where}")
+    parser.set_defaults(func=_run_safely(_cmd_list))
+    p = sub.add_parser("list", help="every known weights file, cached or not, with size, hash and licence")
+    p.set_defaults(func=_run_safely(_cmd_list))
+    p = sub.add_parser("fetch", help="download one file into the cache (with progress, resumable)")
+    p.add_argument("name")
+    p.add_argument("--force", action="store_true", help="download again even when cached")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run_safely(_cmd_fetch))
+    p = sub.add_parser("verify", help="check cached files (sha256 or structure); all cached ones by default")
+    p.add_argument("name", nargs="?")
+    p.set_defaults(func=_run_safely(_cmd_verify))
+    p = sub.add_parser("import", help="check a file downloaded by hand and copy it into the cache")
+    p.add_argument("name")
+    p.add_argument("file")
+    p.set_defaults(func=_run_safely(_cmd_import))
+    p = sub.add_parser("where", help="the cache dir and where each file is (or would be)")
+    p.add_argument("name", nargs="?")
+    p.set_defaults(func=_run_safely(_cmd_where))
+
+
+def main(argv: list[str]) -> int:
+    """``python -m engine.cli.weights ...`` without main.py."""
+    parser = argparse.ArgumentParser(prog="a2v")
+    register_cli(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["weights", *argv])
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

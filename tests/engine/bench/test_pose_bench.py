@@ -1,0 +1,40 @@
+"""``bench pose`` reports ms per frame per backend, and says why a backend could not be timed."""
+import json
+import urllib.error
+
+import pytest
+
+from engine.bench import pose as bench
+from engine.weights import store as weights
+
+
+def test_bench_reports_ms_per_frame_as_json(capsys):
+    code = bench.main(["--backend", "mediapipe", "--frames", "4", "--warmup", "1", "--size", "320x240",
+                       "--device", "cpu", "--json"])
+    assert code == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["backend"] == "mediapipe" and row["frames"] == 4 and row["size"] == "320x240"
+    assert 0 < row["median_ms"] <= row["p90_ms"]
+    assert row["description"].startswith("mediapipe (CPU")
+
+
+def test_bench_skips_a_backend_without_weights_and_says_how(capsys, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise urllib.error.URLError("offline (test)")
+
+    monkeypatch.setattr(weights.urllib.request, "urlopen", refuse)
+    code = bench.main(["--backend", "keypoint_rcnn", "--frames", "1", "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "keypoint_rcnn: skipped" in err and "--random-weights" in err
+
+
+def test_bad_size_and_device_are_clear(capsys):
+    with pytest.raises(SystemExit):
+        bench.main(["--size", "640by480"])
+    assert "expected WIDTHxHEIGHT" in capsys.readouterr().err
+    if not __import__("torch").cuda.is_available():
+        assert bench.main(["--device", "cuda", "--frames", "1"]) == 2
+        assert "CUDA is not available" in capsys.readouterr().err

@@ -1,0 +1,173 @@
+"""The pose stage and backend choice: what the pipeline and the user see (persons, info, logs, errors)."""
+import logging
+import urllib.error
+
+import numpy as np
+import pytest
+import torch
+
+from engine.config import load_config
+from engine.device import DeviceError, resolve_device
+from engine.pose.base import BasePoseBackend, keep_largest
+from engine.pose.factory import build_pose_backend
+from engine.pose.mediapipe_pose import MediaPipePoseBackend
+from engine.stages.base import Stage
+from engine.stages.pose import PoseStage
+from engine.types import FrameResult, Person
+from engine.weights import store as weights
+
+
+@pytest.fixture(scope="module")
+def astronaut():
+    from skimage import data
+
+    return np.ascontiguousarray(data.astronaut()[:, :, ::-1])
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise urllib.error.URLError("offline (test)")
+
+    monkeypatch.setattr(weights.urllib.request, "urlopen", refuse)
+
+
+def _person(x1, y1, x2, y2):
+    return Person(box=[x1, y1, x2, y2], score=0.9, keypoints=np.zeros((17, 3)))
+
+
+class _FixedBackend(BasePoseBackend):
+    name = "fixed"
+
+    def __init__(self, persons):
+        self.persons = persons
+        self.closed = False
+
+    def estimate(self, frames):
+        return [list(self.persons) for _ in frames]
+
+    def close(self):
+        self.closed = True
+
+
+def test_mediapipe_stage_fills_persons_and_says_how_it_ran(astronaut):
+    config = load_config(overrides=["pose.backend=mediapipe", "device=cpu"])
+    stage = PoseStage(config)
+    try:
+        assert isinstance(stage, Stage) and stage.name == "pose"
+        result = FrameResult(index=0, timestamp=0.0, image_size=(512, 512))
+        stage(astronaut, result)
+        assert len(result.persons) == 1 and result.persons[0].keypoints.shape == (17, 3)
+        info = result.info["pose_backend"]
+        assert info == "mediapipe (CPU, one person per frame: no detector weights cached)"
+        assert stage.describe() == info
+    finally:
+        stage.close()
+
+
+def test_stage_keeps_the_largest_persons():
+    persons = [_person(0, 0, 10, 10), _person(0, 0, 50, 50), _person(0, 0, 5, 5), _person(0, 0, 30, 30)]
+    config = load_config(overrides=["pose.max_persons=2"])
+    backend = _FixedBackend(persons)
+    stage = PoseStage(config, backend=backend)
+    result = FrameResult(index=0, timestamp=0.0, image_size=(64, 64))
+    stage(np.zeros((64, 64, 3), np.uint8), result)
+    assert [p.box[2] for p in result.persons] == [50, 30]  # largest two, in the backend's order
+    results = [FrameResult(index=i, timestamp=0.0, image_size=(64, 64)) for i in range(3)]
+    stage.process_batch([np.zeros((64, 64, 3), np.uint8)] * 3, results)
+    assert all(len(r.persons) == 2 and r.info["pose_backend"] == "fixed" for r in results)
+    stage.close()
+    assert backend.closed
+    assert keep_largest(persons, 10) == persons
+
+
+def test_auto_on_a_cpu_picks_mediapipe_and_says_why(caplog):
+    config = load_config(overrides=["pose.backend=auto"])
+    with caplog.at_level(logging.INFO):
+        backend = build_pose_backend(config, torch.device("cpu"))
+    try:
+        assert isinstance(backend, MediaPipePoseBackend)
+        assert backend.choice.startswith("auto → mediapipe: no CUDA")
+        assert "no CUDA" in caplog.text and "one person per frame" in caplog.text
+    finally:
+        backend.close()
+
+
+def test_auto_on_cuda_without_weights_falls_back_to_mediapipe(offline, caplog):
+    # torch.device("cuda") is only a name here: the missing weights stop Keypoint R-CNN before any CUDA call.
+    config = load_config(overrides=["pose.backend=auto"])
+    with caplog.at_level(logging.INFO):
+        backend = build_pose_backend(config, torch.device("cuda"))
+    try:
+        assert isinstance(backend, MediaPipePoseBackend)
+        assert "Keypoint R-CNN weights are missing" in backend.choice
+        assert "python main.py weights import keypointrcnn_resnet50_fpn_coco" in caplog.text
+    finally:
+        backend.close()
+
+
+def test_explicit_keypoint_rcnn_offline_stops_with_the_manual_steps(offline):
+    config = load_config(overrides=["pose.backend=keypoint_rcnn", "pose.min_size=64"])
+    with pytest.raises(weights.WeightsNotFound, match="download.pytorch.org/models/keypointrcnn"):
+        build_pose_backend(config, torch.device("cpu"))
+
+
+def test_explicit_detector_offline_stops_with_the_manual_steps(offline):
+    config = load_config(overrides=["pose.backend=mediapipe", "pose.detector=fasterrcnn"])
+    with pytest.raises(weights.WeightsNotFound, match="weights import fasterrcnn_mobilenet_v3_large_fpn_coco"):
+        build_pose_backend(config, torch.device("cpu"))
+
+
+def test_cached_detector_weights_turn_on_per_box_mode(tmp_path, astronaut):
+    from torchvision.models.detection import fasterrcnn_mobilenet_v3_large_fpn
+
+    torch.manual_seed(0)
+    checkpoint = tmp_path / "detector.pth"
+    torch.save(fasterrcnn_mobilenet_v3_large_fpn(weights=None, weights_backbone=None).state_dict(), checkpoint)
+    config = load_config(overrides=["pose.backend=mediapipe", f"pose.detector_weights={checkpoint}",
+                                    "pose.min_size=96", "pose.score_threshold=0.0"])
+    backend = build_pose_backend(config, torch.device("cpu"))
+    try:
+        assert backend.per_box
+        assert backend.describe() == ("mediapipe (CPU, per person box from Faster R-CNN MobileNetV3 person "
+                                      "detector on CPU)")
+        for person in backend(astronaut):  # random detector: any boxes, but each becomes a valid person
+            assert person.keypoints.shape == (17, 3)
+    finally:
+        backend.close()
+
+
+def test_detector_none_is_said_in_the_description():
+    config = load_config(overrides=["pose.backend=mediapipe", "pose.detector=none"])
+    backend = build_pose_backend(config, torch.device("cpu"))
+    try:
+        assert backend.describe() == "mediapipe (CPU, one person per frame: detector off (pose.detector: none))"
+    finally:
+        backend.close()
+
+
+# --------------------------------------------------------------------------------------------------- device
+
+def test_resolve_device():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device(" CPU ") == torch.device("cpu")
+    expected_auto = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type == expected_auto
+    assert resolve_device(None).type == expected_auto
+    with pytest.raises(DeviceError, match="unknown device; use auto, cpu, cuda or cuda:N"):
+        resolve_device("gpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
+def test_cuda_without_cuda_is_a_clear_error():
+    for spec in ("cuda", "cuda:1"):
+        with pytest.raises(DeviceError, match=f"device '{spec}': CUDA is not available.*use --device cpu"):
+            resolve_device(spec)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_missing_gpu_index_is_a_clear_error():
+    count = torch.cuda.device_count()
+    assert resolve_device("cuda") == torch.device("cuda:0")
+    with pytest.raises(DeviceError, match=f"there is no GPU {count}"):
+        resolve_device(f"cuda:{count}")
