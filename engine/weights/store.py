@@ -521,8 +521,10 @@ def load_array(name_or_path: str | os.PathLike):
 
 # ---------------------------------------------------------------------------------------- fetch and import
 
-def _install(entry: WeightsEntry, part: Path, target: Path, source: str) -> Path:
-    """Move a checked partial file or folder into place and record every file in the cache manifest."""
+def _install(entry: WeightsEntry, part: Path, target: Path, source: str, digest: Optional[str] = None) -> Path:
+    """Move a checked partial file or folder into place and record every file in the cache manifest.
+
+    ``digest``: the sha256 of a single file when the caller has just computed it (no second pass)."""
     cache = cache_dir()
     manifest.forget(cache, entry.filename)
     if part.is_dir():
@@ -533,12 +535,13 @@ def _install(entry: WeightsEntry, part: Path, target: Path, source: str) -> Path
     os.replace(part, target)
     for rel in _relative_files(entry):
         file = cache / rel
-        manifest.record(cache, rel, entry.name, sha256_of(file), file.stat().st_size, source)
+        known = digest if digest and not entry.is_dir else None
+        manifest.record(cache, rel, entry.name, known or sha256_of(file), file.stat().st_size, source)
     return target
 
 
-def _check_download(entry: WeightsEntry, path: Path, shown: str, linked_sha256: Optional[str]) -> None:
-    """Size, published hash, the server's own sha256 (if any); structure when no hash is known."""
+def _check_download(entry: WeightsEntry, path: Path, shown: str, linked_sha256: Optional[str]) -> str:
+    """Size, published hash, the server's own sha256 (if any); structure when no hash is known → sha256."""
     _check_size(entry, path, shown)
     digest = sha256_of(path)
     hashed = _check_hash(entry, digest, shown)
@@ -550,6 +553,7 @@ def _check_download(entry: WeightsEntry, path: Path, shown: str, linked_sha256: 
         if odd:
             raise WeightsError(f"weights '{entry.name}': {shown} {odd}")
         _check_structure(entry, path, shown)
+    return digest
 
 
 def _file_sources(entry: WeightsEntry) -> list[tuple[str, str, bool]]:
@@ -595,7 +599,7 @@ def fetch(name: str, progress: bool = True, force: bool = False, timeout: Option
                 fetched = _fetch_member(entry, url, part, progress, timeout)
             else:
                 fetched = dl.download(url, part, entry.name, progress, timeout)
-            _check_download(entry, part, f"the download from {dl.short_url(url)}", fetched.linked_sha256)
+            digest = _check_download(entry, part, f"the download from {dl.short_url(url)}", fetched.linked_sha256)
         except dl.DownloadError as exc:
             failures.append(f"{label}: {exc}")
             continue
@@ -603,7 +607,7 @@ def fetch(name: str, progress: bool = True, force: bool = False, timeout: Option
             part.unlink(missing_ok=True)  # a file that fails a check cannot be trusted, nor resumed
             failures.append(f"{label}: {exc}; nothing was kept")
             continue
-        return _install(entry, part, target, source=dl.short_url(url))
+        return _install(entry, part, target, source=dl.short_url(url), digest=digest)
     raise _not_found(entry, "; ".join(failures))
 
 

@@ -120,7 +120,7 @@ def server(monkeypatch):
     routes = Routes()
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(routes))
     httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield routes, f"http://127.0.0.1:{httpd.server_address[1]}"
     routes.release.set()
