@@ -34,7 +34,8 @@ def _cmd_list(args) -> int:
     for entry in REGISTRY.values():
         digest = entry.sha256[:12] + "…" if entry.sha256 else (
             f"{entry.sha256_prefix}… (prefix)" if entry.sha256_prefix else
-            "per file" if entry.files_sha256 else "none (structure)")
+            "per file" if entry.files_sha256 else "HF X-Linked-Etag" if entry.kind == "hf_dir" else
+            "none (structure)")
         rows.append((entry.name, _status(entry), entry.size_text, digest, entry.used_by, entry.licence))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for row in rows:

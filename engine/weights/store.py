@@ -165,7 +165,7 @@ def manual_steps(entry: WeightsEntry, reason: str = "") -> str:
                   f"{entry.name}/",
                   f"  2. python main.py weights import {entry.name} {entry.name}/"]
     elif entry.url:
-        lines += [f"  1. Download {entry.url} ({entry.size_text}), e.g. curl -L -o {entry.filename} {entry.url}",
+        lines += [f"  1. Download {entry.url} ({entry.size_text})",
                   f"  2. python main.py weights import {entry.name} /path/to/{entry.filename}"]
     else:
         lines += [f"  1. {entry.manual}",
@@ -601,7 +601,10 @@ def fetch(name: str, progress: bool = True, force: bool = False, timeout: Option
                 fetched = dl.download(url, part, entry.name, progress, timeout)
             digest = _check_download(entry, part, f"the download from {dl.short_url(url)}", fetched.linked_sha256)
         except dl.DownloadError as exc:
-            failures.append(f"{label}: {exc}")
+            note = ""
+            if label == "OneDrive" and re.search(r"HTTP 40[13]\b", str(exc)):
+                note = " (OneDrive serves this link to a signed-in browser only)"
+            failures.append(f"{label}: {exc}{note}")
             continue
         except WeightsError as exc:
             part.unlink(missing_ok=True)  # a file that fails a check cannot be trusted, nor resumed

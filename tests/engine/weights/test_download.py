@@ -341,3 +341,18 @@ def test_person_detector_weights_are_fetched_on_first_use_and_only_once(server, 
     assert isinstance(again, TorchvisionPersonDetector) and attempts == [] and routes.paths() == ["/detector.pth"]
     assert json.loads(manifest.manifest_path(weights.cache_dir()).read_text())["files"]["test_detector.pth"]["size"] \
         == len(data)
+
+
+def test_onedrive_refusing_anonymous_access_gives_the_browser_steps(server, monkeypatch, entry_factory):
+    routes, base = server
+    monkeypatch.setenv("A2V_ONEDRIVE_API", f"{base}/v1.0")
+    link = "https://1drv.ms/u/s!TestLink-401"
+    routes.status(f"/v1.0/shares/{dl.onedrive_share_token(link)}/root/content", 401)
+    entry = weights.get_entry("a2v_v1")
+    entry_factory(name="test_onedrive", filename="pretrained_test.pth", onedrive=link,
+                  expected_keys=entry.expected_keys, manual=entry.manual)
+    with pytest.raises(WeightsNotFound) as info:
+        weights.fetch("test_onedrive", progress=False)
+    assert "HTTP 401" in info.value.reason and "signed-in browser" in info.value.reason
+    assert "in a browser" in str(info.value) and "weights import test_onedrive" in str(info.value)
+    assert "With internet" not in str(info.value)  # the fetch just failed: no advice to run it again
