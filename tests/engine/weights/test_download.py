@@ -356,3 +356,49 @@ def test_onedrive_refusing_anonymous_access_gives_the_browser_steps(server, monk
     assert "HTTP 401" in info.value.reason and "signed-in browser" in info.value.reason
     assert "in a browser" in str(info.value) and "weights import test_onedrive" in str(info.value)
     assert "With internet" not in str(info.value)  # the fetch just failed: no advice to run it again
+
+
+def _tiny_bert(folder: Path) -> Path:
+    """A random 1-layer BERT (hidden 16) with a word-level vocabulary of the PaSta phrases."""
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    from engine.a2v.language import pasta_phrases
+    from engine.vocab import load_vocab
+
+    folder.mkdir()
+    words = sorted({w for pair in pasta_phrases(load_vocab()) for phrase in pair for w in phrase.split()})
+    (folder / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words) + "\n")
+    BertTokenizer(str(folder / "vocab.txt")).save_pretrained(str(folder))
+    config = BertConfig(vocab_size=5 + len(words), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=32)
+    torch.manual_seed(0)
+    BertModel(config).eval().save_pretrained(str(folder))
+    return folder
+
+
+def test_language_encoder_is_fetched_on_first_use_then_offline_is_enough(server, entry_factory, tmp_path,
+                                                                         monkeypatch):
+    from engine.a2v.language import language_matrix
+
+    routes, base = server
+    folder = _tiny_bert(tmp_path / "tiny")
+    files = ("config.json", "vocab.txt", "tokenizer_config.json", "model.safetensors")
+    for name in files:
+        routes.file(f"/org/tiny-bert/resolve/main/{name}", (folder / name).read_bytes())
+    entry_factory(name="test-tiny-bert", filename="test-tiny-bert", kind="hf_dir", url=f"{base}/org/tiny-bert",
+                  files=files, auto_fetch=True)
+    matrix = language_matrix("test-tiny-bert")
+    assert matrix.shape == (93, 32) and len(routes.requests) == len(files)
+    monkeypatch.setenv("A2V_OFFLINE", "1")
+    np.testing.assert_array_equal(language_matrix("test-tiny-bert"), matrix)
+    assert len(routes.requests) == len(files)
+
+
+def test_bert_offline_is_one_line_with_the_import_command():
+    from engine.a2v.language import LanguageError, language_matrix
+
+    with pytest.raises(LanguageError) as info:
+        language_matrix("bert-base-uncased")
+    text = str(info.value)
+    assert "\n" not in text and "downloads are off" in text
+    assert "python main.py weights import bert-base-uncased bert-base-uncased/" in text
