@@ -29,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="a2v", description="Activity2Vec: body-part states, actions and activity vectors for every "
                                 "tracked person in a video, webcam or image folder.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
+    parser.add_argument("--offline", action="store_true",
+                        help="never download anything (same as A2V_OFFLINE=1); stages fall back and say so")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     bench_subparsers = None
     for name in COMMAND_MODULES:
@@ -66,9 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     verbose = args.verbose or os.environ.get("A2V_DEBUG") == "1"
+    if args.offline:
+        os.environ["A2V_OFFLINE"] = "1"  # read by engine.weights.download before any socket is opened
     _setup_logging(verbose)
     if args.command is None:  # no sub-command: the GUI, with the same options and error handling
-        args = parser.parse_args(["gui"] + [a for a in argv if a not in ("-v", "--verbose")])
+        args = parser.parse_args(["gui"] + [a for a in argv if a not in ("-v", "--verbose", "--offline")])
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -519,6 +519,9 @@ class MainWindow(QMainWindow):
         labels["pasta"].setText(f"PaSta off: {pasta_off}" if pasta_off else "PaSta on")
         for name in ("pose", "pasta", "timings"):
             labels[name].setToolTip(labels[name].text())
+        if pasta_off:
+            labels["pasta"].setToolTip(f"PaSta off: {pasta_off}\nSteps: README.md, section Weights "
+                                       f"(python main.py weights list shows what is missing)")
         labels["pasta"].setStyleSheet("color: #b35c00;" if pasta_off else "")
         path = self.session.recording.path
         labels["rec"].setText(f"● REC {path.name}" if path is not None else "")

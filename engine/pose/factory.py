@@ -1,8 +1,9 @@
 """``build_pose_backend(config, device)``: ``pose.backend`` = ``keypoint_rcnn`` | ``mediapipe`` | ``auto``.
 
 ``auto`` picks Keypoint R-CNN on CUDA (multi-person, best keypoints, fast there) and mediapipe on a CPU
-(runs live with nothing to download). On CUDA without Keypoint R-CNN weights and no network it falls back
-to mediapipe rather than stopping, and logs the manual steps. The choice and its reason are logged and
+(runs live with nothing to download). On CUDA Keypoint R-CNN's weights are fetched on first use;
+without them and offline (``--offline``) it falls back to mediapipe rather than stopping, and says so in
+one line. The choice and its reason are logged and
 kept in ``backend.choice`` for the HUD.
 """
 from __future__ import annotations
@@ -58,7 +59,8 @@ def build_pose_backend(config: Config, device: torch.device, video_mode: bool = 
                 backend = build_keypoint_rcnn(config, device)
                 backend.choice = f"auto → keypoint_rcnn: {device.type.upper()} is available"
             except registry.WeightsNotFound as exc:
-                log.warning("pose auto: Keypoint R-CNN weights are missing, using mediapipe instead.\n%s", exc)
+                log.warning("pose auto: Keypoint R-CNN weights %s are missing (%s), using mediapipe; get them "
+                            "with: %s", config.pose.weights, exc.reason, exc.hint)
                 backend = build_mediapipe(config, device, video_mode)
                 backend.choice = "auto → mediapipe: CUDA is available but Keypoint R-CNN weights are missing"
         else:

@@ -118,13 +118,8 @@ class KeypointRCNNBackend(BasePoseBackend):
 
 
 def _load_weights(weights: str, fetch: bool) -> dict:
+    """State dict of ``weights`` (registry name or path); a public file is fetched once when ``fetch`` and online."""
     from engine.weights import store as registry
 
-    try:
-        return registry.load_state_dict(weights)
-    except registry.WeightsNotFound:
-        if not fetch:
-            raise
-        log.info("Keypoint R-CNN weights %s are not cached; downloading them once", weights)
-        registry.fetch(weights)
-        return registry.load_state_dict(weights)
+    path = registry.ensure(weights, purpose="Keypoint R-CNN") if fetch else registry.locate(weights)
+    return registry.load_state_dict(path)

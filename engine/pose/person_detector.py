@@ -2,8 +2,9 @@
 
 mediapipe's pose model sees one person per call; with this detector in front it runs once per person box.
 The MobileNetV3 variant is the torchvision COCO detector that stays fast on a CPU. Its weights are not
-shipped with any wheel: :func:`build_person_detector` uses them only when they are cached (``auto``) or
-fetches them when asked for by name (``fasterrcnn``), and says why when there is no detector.
+shipped with any wheel: :func:`build_person_detector` fetches them on first use when the machine is
+online (``auto`` and ``fasterrcnn``); offline (``--offline``) ``auto`` runs without a detector and says so
+in one line, ``fasterrcnn`` stops with the manual steps.
 """
 from __future__ import annotations
 
@@ -63,28 +64,26 @@ def build_person_detector(mode: str, device: torch.device, score_threshold: floa
                           weights: str = DEFAULT_WEIGHTS) -> tuple[Optional[TorchvisionPersonDetector], str]:
     """``(detector or None, why)`` for ``pose.detector`` = ``auto`` | ``fasterrcnn`` | ``none``.
 
-    ``auto`` uses the detector only when its weights are already on disk (nothing is downloaded on a
-    laptop without asking); ``fasterrcnn`` fetches them if needed and raises ``WeightsNotFound`` with the
-    manual steps when that fails; ``none`` never uses one.
+    ``auto`` and ``fasterrcnn`` fetch the weights once when they are not cached and the machine is online
+    (:func:`engine.weights.store.ensure`). Without them ``auto`` returns ``(None, why)`` and logs one line
+    with the command that gets them; ``fasterrcnn`` raises ``WeightsNotFound`` with the manual steps;
+    ``none`` never uses a detector.
     """
     from engine.weights import store as registry
 
     if mode == "none":
         return None, "detector off (pose.detector: none)"
-    if mode == "auto":
-        try:
-            registry.locate(weights)
-        except registry.WeightsNotFound:
-            log.info("no person detector: weights %s are not cached (get them once with: "
-                     "python main.py weights fetch %s)", weights, weights)
-            return None, "no detector weights cached"
-    elif mode == "fasterrcnn":
-        try:
-            registry.locate(weights)
-        except registry.WeightsNotFound:
-            log.info("person detector weights %s are not cached; downloading them once", weights)
-            registry.fetch(weights)
-    else:
+    if mode not in ("auto", "fasterrcnn"):
         raise ValueError(f"pose.detector: unknown detector {mode!r}; use auto, fasterrcnn or none")
-    detector = TorchvisionPersonDetector(device, weights, score_threshold=score_threshold, min_size=min_size)
+    try:
+        path = registry.ensure(weights, purpose="person detector")
+    except registry.WeightsNotFound as exc:
+        if mode == "fasterrcnn":
+            raise
+        log.info("no person detector, one person per frame: weights %s %s; get them with: %s",
+                 weights, "not downloaded, " + exc.reason if exc.reason != "not in the cache" else "not cached",
+                 exc.hint)
+        return None, "no detector weights cached"
+    detector = TorchvisionPersonDetector(device, str(path), score_threshold=score_threshold, min_size=min_size)
+    detector.weights_label = str(weights)
     return detector, f"per person box from {detector.describe()}"

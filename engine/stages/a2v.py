@@ -18,7 +18,17 @@ from engine.a2v.parts import clip_boxes, part_boxes
 
 log = logging.getLogger(__name__)
 
-PASTA_OFF_NO_WEIGHTS = "no A2V weights: run `python main.py weights fetch a2v_v1` (or `weights import`)"
+# Shown in the HUD, the GUI status bar and every saved frame: short, and a command that works from here.
+PASTA_OFF_NO_WEIGHTS = "no A2V weights: run `python main.py weights fetch a2v_v1` (it prints the steps if it fails)"
+PASTA_OFF_NO_WEIGHTS_OFFLINE = ("no A2V weights (offline): run `python main.py weights import a2v_v1 "
+                                "pretrained_model.pth` (see README, Weights)")
+
+
+def pasta_off_no_weights() -> str:
+    """The PaSta-off reason without A2V weights; offline, fetching is no use, so it says how to import."""
+    from engine.weights.download import offline
+
+    return PASTA_OFF_NO_WEIGHTS_OFFLINE if offline() else PASTA_OFF_NO_WEIGHTS
 
 
 class A2VStage:
@@ -43,14 +53,17 @@ class A2VStage:
         try:
             checkpoint = locate(cfg.checkpoint)
         except WeightsNotFound as exc:
-            self.pasta_off = PASTA_OFF_NO_WEIGHTS if cfg.checkpoint == "a2v_v1" else \
-                f"no A2V weights '{cfg.checkpoint}': see the log for the manual steps"
+            self.pasta_off = pasta_off_no_weights() if cfg.checkpoint == "a2v_v1" else \
+                f"no A2V weights '{cfg.checkpoint}': {exc.hint}"
             log.warning("PaSta and actions are off. %s", exc)
             return
         except WeightsError as exc:
             raise A2VError(f"a2v.checkpoint: {exc}") from None
         net = PastaNet()
-        net.load_checkpoint(checkpoint)
+        try:
+            net.load_checkpoint(checkpoint)
+        except WeightsError as exc:  # a junk file: one line naming it and what is wrong, never a bare KeyError
+            raise A2VError(f"a2v.checkpoint: {exc}") from None
         matrix = self._language(cfg.language)
         self.model = A2V(net, matrix, device=config.device, mode=cfg.mode, fast_long_side=cfg.fast_long_side,
                          fp16=cfg.fp16)

@@ -15,8 +15,18 @@ class WeightsError(RuntimeError):
 
 
 class WeightsNotFound(WeightsError):
-    """A registered file is not in the cache and could not be fetched; ``str()`` is the manual steps."""
+    """A registered file is not in the cache and could not be fetched; ``str()`` is the manual steps.
 
+    ``name`` is the entry's name, ``reason`` one line on why it is missing (offline, HTTP 404, …) and
+    ``hint`` one command that works from where the user is; callers that fall back use those two for
+    their single log line instead of the whole block.
+    """
+
+    def __init__(self, message: str, name: str = "", reason: str = "", hint: str = "") -> None:
+        super().__init__(message)
+        self.name = name
+        self.reason = reason
+        self.hint = hint
 
 
 @dataclass(frozen=True)
@@ -31,6 +41,11 @@ class WeightsEntry:
     ``expected_keys`` maps state-dict names to shapes every good file has; ``array_shape`` is the expected
     shape of an ``npy`` entry (``-1`` = any length on that axis); ``files_sha256`` the digests of files
     inside a directory entry.
+    ``url`` is a direct link (for ``hf_dir``: the repository, files come from ``{url}/resolve/main/{file}``);
+    ``onedrive`` a OneDrive sharing link, fetched through the OneDrive API's ``/shares/u!…/root/content``;
+    ``archive_member`` names the file inside the archive that link serves (``archive_name``), e.g. the
+    language matrix inside ``metadata.tar.gz``. ``auto_fetch``: a stage may download it on first use
+    (public files only; the official A2V files are fetched only when asked for).
     """
 
     name: str
@@ -53,6 +68,15 @@ class WeightsEntry:
     array_shape: Optional[tuple[int, ...]] = None
     files_sha256: tuple[tuple[str, str], ...] = ()
     aliases: tuple[str, ...] = ()
+    onedrive: Optional[str] = None
+    archive_name: Optional[str] = None
+    archive_member: Optional[str] = None
+    auto_fetch: bool = False
+
+    @property
+    def fetchable(self) -> bool:
+        """There is a link our own download code can try (a direct URL or a OneDrive sharing link)."""
+        return self.kind != "package_dir" and bool(self.url or self.onedrive)
 
     @property
     def is_dir(self) -> bool:
@@ -71,6 +95,10 @@ _TORCHVISION_LICENCE = "BSD-3-Clause (torchvision); trained on COCO (annotations
 _HAKE_LICENCE = "none stated by HAKE-Action-Torch (research release); do not redistribute"
 _HAKE_MODEL_MD = "https://github.com/DirtyHarryLYL/HAKE-Action-Torch/blob/Activity2Vec/MODEL.md"
 _HAKE_DATASET_MD = "https://github.com/DirtyHarryLYL/HAKE-Action-Torch/blob/Activity2Vec/DATASET.md"
+
+# The OneDrive sharing links the HAKE authors publish (MODEL.md, DATASET.md).
+_A2V_V1_LINK = "https://1drv.ms/u/s!ArUVoRxpBphYgtdsloRx5CNBosUW-w?e=Dzq7rv"
+_METADATA_LINK = "https://1drv.ms/u/s!ArUVoRxpBphYgtVLKWxYxBPNipXkBg?e=qkwHpL"
 
 REGISTRY: dict[str, WeightsEntry] = {}
 
@@ -91,7 +119,7 @@ def _torchvision_entry(name: str, filename: str, description: str, used_by: str,
     return WeightsEntry(name=name, filename=filename, description=description, licence=_TORCHVISION_LICENCE,
                         used_by=used_by, url=f"https://download.pytorch.org/models/{filename}",
                         sha256_prefix=filename.rsplit("-", 1)[1].split(".")[0], approx_mb=approx_mb,
-                        expected_keys=expected_keys)
+                        expected_keys=expected_keys, auto_fetch=True)
 
 
 _KEYPOINT_RCNN_KEYS = (("backbone.body.conv1.weight", (64, 3, 7, 7)),
@@ -120,7 +148,7 @@ register(WeightsEntry(
     kind="hf_dir", hf_repo="google-bert/bert-base-uncased",
     url="https://huggingface.co/google-bert/bert-base-uncased",
     files=("config.json", "vocab.txt", "tokenizer_config.json", "tokenizer.json", "model.safetensors"),
-    approx_mb=420.0,
+    approx_mb=420.0, auto_fetch=True,
 ))
 register(WeightsEntry(
     name="minilm",
@@ -141,11 +169,10 @@ register(WeightsEntry(
     description="official HAKE-A2V v1 checkpoint pretrained_model.pth (PaSta + action heads, 48.7 M parameters)",
     licence=_HAKE_LICENCE,
     used_by="a2v stage (PaSta, actions and the visual half of the A2V vector)",
-    manual=("Open the 'pretrained_model.pth' link in HAKE-Action-Torch's MODEL.md "
-            f"({_HAKE_MODEL_MD}), i.e. https://1drv.ms/u/s!ArUVoRxpBphYgtdsloRx5CNBosUW-w?e=Dzq7rv , "
-            "in a browser and download the file (OneDrive needs a browser; there is no direct link). "
-            "Or take checkpoints/a2v/pretrained_model.pth out of the all-in-one checkpoints.tar.gz "
-            "(https://1drv.ms/u/s!ArUVoRxpBphYgtdrKhKcYB2tUaSCIg?e=5c69YL)."),
+    onedrive=_A2V_V1_LINK,
+    manual=(f"Open {_A2V_V1_LINK} (the 'pretrained_model.pth' link of HAKE-Action-Torch's MODEL.md, "
+            f"{_HAKE_MODEL_MD}) in a browser and download the file. Or the all-in-one checkpoints.tar.gz "
+            "(https://1drv.ms/u/s!ArUVoRxpBphYgtdrKhKcYB2tUaSCIg?e=5c69YL): import takes the archive too."),
     approx_mb=200.0,
     expected_keys=(("resnet50.conv1.weight", (64, 3, 7, 7)),
                    ("part_cls_scores.0.weight", (16, 512)),
@@ -160,9 +187,10 @@ register(WeightsEntry(
     licence=_HAKE_LICENCE,
     used_by="a2v.language=official (the language half of the A2V vector, as the original)",
     kind="npy",
-    manual=("Download metadata.tar.gz from HAKE-Action-Torch's DATASET.md "
-            f"({_HAKE_DATASET_MD}), i.e. https://1drv.ms/u/s!ArUVoRxpBphYgtVLKWxYxBPNipXkBg?e=qkwHpL , "
-            "in a browser, then extract it: tar xzf metadata.tar.gz (the file is metadata/pasta_language_matrix.npy)."),
+    onedrive=_METADATA_LINK, archive_name="metadata.tar.gz", archive_member="pasta_language_matrix.npy",
+    manual=(f"Open {_METADATA_LINK} (metadata.tar.gz, linked from HAKE-Action-Torch's DATASET.md, "
+            f"{_HAKE_DATASET_MD}) in a browser and download it; import takes the archive as it is "
+            "(it picks metadata/pasta_language_matrix.npy out of it)."),
     array_shape=(93, -1),
     aliases=("pasta_language_matrix.npy",),
 ))
