@@ -21,7 +21,7 @@ from trackers.mot_io import (
     write_tracks,
     xywh_to_xyxy,
 )
-from trackers.sort import SortTracker
+from trackers.sort import PARITY_SETTINGS, SortTracker
 
 
 def register_cli(subparsers) -> None:
@@ -32,11 +32,14 @@ def register_cli(subparsers) -> None:
     track.add_argument("--dets", required=True, help="detections: frame,-1,x,y,w,h,score,... per line")
     track.add_argument("--out", required=True, help="tracks file to write")
     track.add_argument("--max-age", type=int, default=None,
-                       help=f"frames a track survives unmatched (default {defaults.max_age}; parity 1)")
+                       help=f"frames a track survives unmatched (default {defaults.max_age}; "
+                            f"parity {PARITY_SETTINGS['max_age']})")
     track.add_argument("--min-hits", type=int, default=None,
-                       help=f"matches before a track is reported (default {defaults.min_hits}; parity 3)")
+                       help=f"matches before a track is reported (default {defaults.min_hits}; "
+                            f"parity {PARITY_SETTINGS['min_hits']})")
     track.add_argument("--iou-threshold", type=float, default=None,
-                       help=f"minimum IoU for a match (default {defaults.iou_threshold}; parity 0.3)")
+                       help=f"minimum IoU for a match (default {defaults.iou_threshold}; "
+                            f"parity {PARITY_SETTINGS['iou_threshold']})")
     track.add_argument("--parity", action="store_true",
                        help="behave exactly as the original SORT (reproduces its published MOT15 numbers)")
     track.add_argument("--no-second-pass", action="store_true",

@@ -47,15 +47,19 @@ import torch
 import torch.nn as nn
 
 from engine.a2v.roi import POOL_SIZE, roi_crop
+from engine.vocab import load_vocab
 
 PIXEL_MEANS_BGR = (102.9801, 115.9465, 122.7717)
-GROUPS = ("foot", "leg", "hip", "hand", "arm", "head")
-GROUP_SIZES = (16, 15, 6, 34, 8, 14)
-# Parts feeding each group, in concatenation order (official PART_AGG_RULE).
-GROUP_PARTS = ((0, 3), (1, 2), (4,), (6, 9), (7, 8), (5,))
-NUM_PARTS = 10
+# Head layout from the vocabulary file (one source): groups foot, leg, hip, hand, arm, head with
+# (16, 15, 6, 34, 8, 14) states, the parts feeding each group in concatenation order (official
+# PART_AGG_RULE), 10 parts and 157 verbs. The official checkpoint only loads when these match it.
+_VOCAB = load_vocab()
+GROUPS = _VOCAB.groups
+GROUP_SIZES = _VOCAB.group_sizes
+GROUP_PARTS = _VOCAB.group_parts
+NUM_PARTS = len(_VOCAB.parts)
 NUM_PASTA = sum(GROUP_SIZES)
-NUM_VERBS = 157
+NUM_VERBS = len(_VOCAB.actions)
 FC7_DIM = 512
 SKELETON_DIM = 16 * 13 * 13
 HUMAN_DIM = 2048

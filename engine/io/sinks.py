@@ -25,6 +25,7 @@ from typing import Optional, Protocol
 import numpy as np
 
 from engine.types import FrameResult
+from trackers.mot_io import format_track_line
 
 log = logging.getLogger(__name__)
 
@@ -470,9 +471,8 @@ class MotSink:
         for person in result.persons:
             if person.track_id < 0:
                 continue
-            x1, y1, x2, y2 = (float(v) for v in person.box)
-            lines.append(f"{result.index + 1},{person.track_id},{x1:.2f},{y1:.2f},{x2 - x1:.2f},{y2 - y1:.2f},"
-                         f"{person.score:.4f},-1,-1,-1\n")
+            # One line format for `run` and `track` (trackers.mot_io), so their files diff cleanly.
+            lines.append(format_track_line(result.index + 1, person.track_id, person.box, person.score) + "\n")
         if lines:
             self._file.write("".join(lines))
             self._file.flush()

@@ -20,8 +20,11 @@ from typing import Optional
 
 import numpy as np
 
-GROUPS = ("foot", "leg", "hip", "hand", "arm", "head")
-NUM_PARTS = 10
+from engine.vocab import load_vocab
+
+GROUPS = load_vocab().groups  # foot, leg, hip, hand, arm, head: the keys of PersonRecord.pasta
+NUM_PARTS = len(load_vocab().parts)
+NUM_VERBS = len(load_vocab().actions)
 NUM_KEYPOINTS = 17
 
 

@@ -244,6 +244,20 @@ def test_mot_lines_confirmed_tracks_only_one_based(tmp_path):
     assert lines == ["1,4,10.00,20.00,40.50,100.25,0.8765,-1,-1,-1", "10,2,10.00,20.00,40.50,100.25,0.8765,-1,-1,-1"]
 
 
+def test_mot_lines_are_the_track_command_format(tmp_path):
+    """`run` (MotSink) and `track` write one format: trackers.mot_io.format_track_line."""
+    from trackers.mot_io import format_track_line
+
+    person = _person(track_id=3, with_pasta=False)
+    person.score = 0.5  # .4f would write 0.5000, the track command writes 0.5
+    path = tmp_path / "tracks.txt"
+    sink = MotSink(path)
+    sink.write(_result(4, [person]))
+    sink.close()
+    assert path.read_text().splitlines() == [format_track_line(5, 3, person.box, person.score)]
+    assert path.read_text().split(",")[6] == "0.5"
+
+
 def test_mot_file_reads_with_motmetrics(tmp_path):
     mm = pytest.importorskip("motmetrics")
     path = tmp_path / "tracks.txt"

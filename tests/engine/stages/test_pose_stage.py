@@ -158,6 +158,21 @@ def test_resolve_device():
         resolve_device("gpu")
 
 
+def test_resolve_device_local_rank_picks_this_process_gpu(monkeypatch):
+    """Under torchrun, ``auto`` and ``cuda`` mean cuda:LOCAL_RANK; an explicit index is kept."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    assert resolve_device("auto", local_rank=2) == torch.device("cuda:2")
+    assert resolve_device("cuda", local_rank=3) == torch.device("cuda:3")
+    assert resolve_device("cuda:1", local_rank=3) == torch.device("cuda:1")
+    assert resolve_device("auto") == torch.device("cuda:0")
+    assert resolve_device("cpu", local_rank=2) == torch.device("cpu")
+    with pytest.raises(DeviceError, match="there is no GPU 4"):
+        resolve_device("cuda", local_rank=4)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto", local_rank=2) == torch.device("cpu")
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
 def test_cuda_without_cuda_is_a_clear_error():
     for spec in ("cuda", "cuda:1"):
