@@ -116,15 +116,23 @@ def track_eval_command(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``track`` / ``track-eval`` without main.py: ``python -m trackers.cli track ...``."""
-    parser = argparse.ArgumentParser(prog="trackers")
+    parser = argparse.ArgumentParser(prog="a2v")
     register_cli(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except (ValueError, RuntimeError, OSError) as exc:
-        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 2
+    return run_command(args.func, args)
 
+
+def run_command(handler, args: argparse.Namespace) -> int:
+    """The error policy of ``engine/cli/common.py`` (one line ``a2v: error: ...``, exit 2; Ctrl-C 130),
+    restated for the stand-alone entries because trackers/ runs without engine/."""
+    try:
+        return int(handler(args) or 0)
+    except KeyboardInterrupt:
+        print("a2v: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, RuntimeError, OSError, LookupError) as exc:
+        print(f"a2v: error: {' '.join(str(exc).split()) or type(exc).__name__}", file=sys.stderr)
+        return 2
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -10,7 +10,7 @@ from engine.weights import store as weights
 
 def test_bench_reports_ms_per_frame_as_json(capsys):
     code = bench.main(["--backend", "mediapipe", "--frames", "4", "--warmup", "1", "--size", "320x240",
-                       "--device", "cpu", "--json"])
+                       "--device", "cpu", "--json", "-"])
     assert code == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 1
@@ -27,8 +27,9 @@ def test_bench_skips_a_backend_without_weights_and_says_how(capsys, monkeypatch)
     monkeypatch.setattr(weights.urllib.request, "urlopen", refuse)
     code = bench.main(["--backend", "keypoint_rcnn", "--frames", "1", "--device", "cpu"])
     err = capsys.readouterr().err
-    assert code == 1
+    assert code == 2
     assert "keypoint_rcnn: skipped" in err and "--random-weights" in err
+    assert err.splitlines()[-1].startswith("a2v: error: pose bench: no backend could be timed")
 
 
 def test_bad_size_and_device_are_clear(capsys):
