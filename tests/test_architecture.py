@@ -2,7 +2,7 @@
 
 - ``engine/`` and ``trackers/`` never import the GUI: no ``app`` or ``PyQt5`` import, and no string naming
   such a module either (``importlib.import_module("app.gui_bench")`` hides an arrow from import graphs);
-- ``trackers/`` never imports torch (it runs with numpy and lap alone);
+- ``trackers/`` never imports torch or engine (it runs with numpy and lap alone);
 - the backend rooms never import ``engine.bench`` or ``engine.cli`` (by import or by string): benchmarks
   and commands sit on top of the backend, never under it.
 """
@@ -73,8 +73,8 @@ def test_engine_and_trackers_never_name_the_gui():
     assert _hits(("engine", "trackers"), ("app", "PyQt5", "pyqtgraph")) == []
 
 
-def test_trackers_never_import_torch():
-    assert _hits(("trackers",), ("torch", "torchvision"), strings=False) == []
+def test_trackers_never_import_torch_or_engine():
+    assert _hits(("trackers",), ("torch", "torchvision", "engine"), strings=False) == []
 
 
 def test_backend_rooms_never_import_bench_or_cli():

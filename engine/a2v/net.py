@@ -1,4 +1,4 @@
-"""The PaSta network of HAKE-A2V v1, with the official parameter names (``a2v_v1_state_dict.tsv``).
+"""The PaSta network of HAKE-A2V v1, with the official parameter names (docs/hake_facts.md §5).
 
 API (also used by training, issue 8)::
 
@@ -19,7 +19,7 @@ API (also used by training, issue 8)::
 
 The same forward serves training (``net.train()``: dropout on, logits for the losses) and inference.
 
-Forward in words (REFERENCE.md §1.6–1.11): ``image_to_head`` (ResNet-50 v1 to conv4, TF-style padding,
+Forward in words (docs/hake_facts.md §3, checkpoint §5): ``image_to_head`` (ResNet-50 v1 to conv4, TF padding,
 stride 16, 1024 ch) → scene = spatial mean; each human box → official ROI crop (7×7, engine.a2v.roi) →
 ``resnet_layer4`` (stride 1) → mean → 2048; each part box → crop → mean → 1024; per group
 [parts of the group ‖ human ‖ scene ‖ skeleton CNN 2704] → fc7 (512) → classifier. Verb =

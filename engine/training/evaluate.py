@@ -2,7 +2,7 @@
 
     python main.py eval --config configs/train/X.yaml --checkpoint runs/train/last.pt [--set k=v ...]
 
-Procedure (REFERENCE.md §3.6): every test image is run once with all its detected persons
+Procedure (docs/hake_facts.md §7): every test image is run once with all its detected persons
 (``data.test_pred``; the ground-truth boxes with score 1 when empty) at its original resolution; PaSta
 and verb probabilities are multiplied by the detection score (``eval.human_score_enhance``); each of the
 93 PaSta and 157 verb classes is scored with ``engine.training.hake_map`` (IoU > 0.3, 11-point AP). Ground truth

@@ -7,7 +7,7 @@
 Under torchrun, ``train.batch_images`` is the global batch (a multiple of the process count); every node
 must see the data, the images and ``train.output_dir`` (only global rank 0 writes; all read on resume).
 
-What it does (REFERENCE.md §3.3-3.5):
+What it does (docs/hake_facts.md §6):
 
 - the trunk (ResNet-50 to conv4 and the human layer4) is frozen with BatchNorm in eval mode; only the
   chosen ``train.modules`` (any of foot, leg, hip, hand, arm, head: fc7 + classifier + skeleton CNN of

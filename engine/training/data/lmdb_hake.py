@@ -1,4 +1,4 @@
-"""Readers and writers for the official HAKE-Activity2Vec v1 LMDBs (REFERENCE.md §3.3).
+"""Readers and writers for the official HAKE-Activity2Vec v1 LMDBs (docs/hake_facts.md §6).
 
 - ``Trainval_HAKE`` ("train" kind): key ``"<split>/<file>"``; value = a pickled list of per-person dicts
   (EasyDict in the official files) with ``gt_flag``, ``human_bbox`` [4] xyxy, ``part_bboxes`` (10x5 with a
