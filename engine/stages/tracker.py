@@ -30,7 +30,7 @@ from trackers.sort import PARITY_SETTINGS, SortTracker
 
 
 class TrackerStage:
-    """Stage protocol (``engine/stage.py``), name ``"tracker"``."""
+    """Stage protocol (``engine/stages/base.py``), name ``"tracker"``."""
 
     name = "tracker"
 

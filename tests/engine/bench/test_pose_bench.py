@@ -1,5 +1,6 @@
 """``bench pose`` reports ms per frame per backend, and says why a backend could not be timed."""
 import json
+import math
 import urllib.error
 
 import pytest
@@ -16,7 +17,8 @@ def test_bench_reports_ms_per_frame_as_json(capsys):
     assert len(rows) == 1
     row = rows[0]
     assert row["backend"] == "mediapipe" and row["frames"] == 4 and row["size"] == "320x240"
-    assert 0 < row["median_ms"] <= row["p90_ms"]
+    assert 0 < row["median_ms"] <= row["p90_ms"] and math.isfinite(row["p90_ms"])
+    assert math.isfinite(row["fps"]) and row["fps"] > 0
     assert row["description"].startswith("mediapipe (CPU")
 
 

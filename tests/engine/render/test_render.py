@@ -1,4 +1,4 @@
-"""Overlays: draw known FrameResults and check pixels and the strings printed (engine/render.py)."""
+"""Overlays: draw known FrameResults and check pixels and the strings printed (engine/render/)."""
 from __future__ import annotations
 
 import dataclasses
