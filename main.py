@@ -24,8 +24,9 @@ COMMAND_MODULES = (
 
 def build_parser() -> argparse.ArgumentParser:
     from engine.bench.cli import add_benchmark
+    from engine.cli.common import ArgumentParser
 
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="a2v", description="Activity2Vec: body-part states, actions and activity vectors for every "
                                 "tracked person in a video, webcam or image folder.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
@@ -73,18 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging(verbose)
     if args.command is None:  # no sub-command: the GUI, with the same options and error handling
         args = parser.parse_args(["gui"] + [a for a in argv if a not in ("-v", "--verbose", "--offline")])
-    try:
-        return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print("a2v: interrupted", file=sys.stderr)
-        return 130
-    except (ValueError, RuntimeError, OSError, LookupError) as exc:
-        if verbose:
-            raise
-        # Our errors are phrased for users (input + fix) and are one line; keep it that way.
-        message = " ".join(str(exc).split()) if str(exc) else type(exc).__name__
-        print(f"a2v: error: {message}", file=sys.stderr)
-        return 2
+    from engine.cli.common import run_command
+
+    # One policy for every command: a user error is one line `a2v: error: ...` and exit 2 (engine/cli/common.py).
+    return run_command(args.func, args, verbose=verbose)
 
 
 if __name__ == "__main__":

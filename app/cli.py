@@ -1,7 +1,7 @@
 """``python main.py gui`` (also the default with no command): the window, or a scripted screenshot.
 
 ``--source S --screenshot FILE --quit-after-frames N`` opens the window on S, processes N frames, selects
-the person seen longest, saves a PNG of the whole window and exits (0, or 1 when the window shows an
+the person seen longest, saves a PNG of the whole window and exits (0, or 2 when the window shows an
 error: the screenshot then shows the error too). With ``--screenshot`` and no display, Qt's offscreen
 platform is used, so it works on a headless box without Xvfb.
 """
@@ -46,7 +46,7 @@ def _has_display() -> bool:
 
 def run_gui(args: argparse.Namespace) -> int:
     """Build the window for ``args`` (see :func:`register_cli`) and run Qt's event loop; the exit code."""
-    from engine.cli.common import config_from_args
+    from engine.cli.common import config_from_args, print_error
 
     screenshot = getattr(args, "screenshot", None)
     quit_after = getattr(args, "quit_after_frames", None)
@@ -98,8 +98,8 @@ def run_gui(args: argparse.Namespace) -> int:
             else:
                 print(f"a2v: screenshot saved: {screenshot} ({window.frames_received} frames)", file=sys.stderr)
         if window.last_error and outcome["code"] == 0:
-            print(f"a2v: error shown in the window: {window.last_error}", file=sys.stderr)
-            outcome["code"] = 1
+            # The CLI policy (engine/cli/common.py): one line, exit 2; the screenshot shows it too.
+            outcome["code"] = print_error(f"{window.last_error} (shown in the window)")
         window.close()
         app.quit()
 

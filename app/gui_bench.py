@@ -13,15 +13,24 @@ import statistics
 import sys
 import time
 
+from engine.bench.common import add_json_argument, json_output
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=int, default=300, help="frames to feed (default 300)")
     parser.add_argument("--persons", type=int, default=5, help="persons per frame (default 5)")
     parser.add_argument("--size", default="1280x720", help="frame size WxH (default 1280x720)")
     parser.add_argument("--history", type=int, default=900, help="frames of history per person (default 900)")
+    add_json_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    """The benchmark; ``--json FILE`` as in every benchmark (:mod:`engine.bench.common`)."""
+    with json_output(args.json) as emit:
+        return _measure(args, emit)
+
+
+def _measure(args: argparse.Namespace, emit) -> int:
     width, height = (int(v) for v in args.size.lower().split("x"))
     if sys.platform == "linux" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -89,6 +98,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"  per panel refresh (10 Hz):          {summary(refresh_ms)}")
     budget = statistics.median(take_ms) * 30 + statistics.median(refresh_ms) * 10
     print(f"  GUI-thread load at 30 fps: {budget / 10:.1f}% of one core")
+    emit({"size": f"{width}x{height}", "persons": args.persons, "history": args.history, "frames": args.frames,
+          "frame_median_ms": statistics.median(take_ms), "refresh_median_ms": statistics.median(refresh_ms),
+          "core_percent_at_30fps": budget / 10})
     return 0
 
 

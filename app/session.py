@@ -27,6 +27,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from engine.config import Config
+from engine.io.sinks import SinkBase
 from engine.types import FrameResult
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 RESULT_FILES = ("results.jsonl", "vectors.npz", "tracks.txt")
 
 
-class ResultsRecorder:
+class ResultsRecorder(SinkBase):
     """A sink that writes every frame to JSONL/NPZ/MOT segment files in ``folder`` (see module docstring)."""
 
     name = "run results"
@@ -56,12 +57,12 @@ class ResultsRecorder:
                        VectorSink(paths["vectors.npz"], self.vocab),
                        MotSink(paths["tracks.txt"])]
 
-    def write(self, result: FrameResult, annotated: Optional[np.ndarray] = None) -> None:
+    def write(self, annotated: Optional[np.ndarray], result: FrameResult) -> None:
         with self._lock:
             if not self._sinks:
                 self._open_segment()
             for sink in self._sinks:
-                sink.write(result, annotated)
+                sink.write(annotated, result)
 
     def close(self) -> None:
         """Finish the current segment (idempotent); the next ``write`` starts a new one."""
@@ -122,7 +123,7 @@ def _concatenate_npz(parts: list[Path], target: Path) -> None:
     np.savez(target, **merged)
 
 
-class RecordingSink:
+class RecordingSink(SinkBase):
     """A sink that records annotated frames to an mp4 while switched on (:meth:`start` / :meth:`stop`).
 
     The pipeline's ``close()`` at the end of a run stops (and finalizes) the recording.
@@ -165,10 +166,10 @@ class RecordingSink:
         video.close()
         return video.path, video.frames_written, video.codec
 
-    def write(self, result: FrameResult, annotated: Optional[np.ndarray]) -> None:
+    def write(self, annotated: Optional[np.ndarray], result: FrameResult) -> None:
         with self._lock:
             if self._video is not None and annotated is not None:
-                self._video.write(result, annotated)
+                self._video.write(annotated, result)
 
     def close(self) -> None:
         finished = self.stop()

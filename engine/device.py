@@ -1,8 +1,10 @@
 """Device strings from the config or the command line → ``torch.device``.
 
 Accepted: ``"auto"`` (the first CUDA GPU when one is usable, else the CPU), ``"cpu"``, ``"cuda"`` and
-``"cuda:N"``. Asking for CUDA on a machine without it is an error, not a silent fallback, because a user
-who asked for the GPU wants to know it is not being used.
+``"cuda:N"``. Under ``torchrun`` each process passes its ``LOCAL_RANK`` so ``auto`` and ``cuda`` mean
+*this process's* GPU (``cuda:LOCAL_RANK``); an explicit ``cuda:N`` is taken as written.
+Asking for CUDA on a machine without it is an error, not a silent fallback, because a user who asked for
+the GPU wants to know it is not being used.
 """
 from __future__ import annotations
 
@@ -18,17 +20,22 @@ class DeviceError(ValueError):
 _CUDA_RE = re.compile(r"^cuda(?::(\d+))?$")
 
 
-def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
+def resolve_device(spec: str | torch.device | None = "auto", local_rank: int = 0) -> torch.device:
     """``"auto" | "cpu" | "cuda" | "cuda:N"`` (or a ``torch.device``) → a usable ``torch.device``.
 
-    Raises :class:`DeviceError` when the string is unknown, when CUDA is asked for but not available, or
-    when GPU ``N`` does not exist.
+    ``local_rank``: the GPU that ``auto`` and a bare ``cuda`` pick (0 in one process; a DDP worker
+    passes its ``LOCAL_RANK``). Raises :class:`DeviceError` when the string is unknown, when CUDA is
+    asked for but not available, or when GPU ``N`` does not exist.
     """
     if isinstance(spec, torch.device):
         spec = str(spec)
     text = (spec or "auto").strip().lower()
     if text == "auto":
-        return torch.device("cuda:0") if torch.cuda.is_available() else torch.device("cpu")
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        text = f"cuda:{local_rank}"
+    elif text == "cuda":
+        text = f"cuda:{local_rank}"
     if text == "cpu":
         return torch.device("cpu")
     match = _CUDA_RE.match(text)

@@ -1,4 +1,4 @@
-"""Threads and bounded queues joining source → stages → render → sinks (DESIGN.md §3).
+"""Threads and bounded queues joining source → stages → render → sinks (docs/architecture.md).
 
 ::
 
@@ -23,14 +23,18 @@ import logging
 import queue
 import threading
 import time
-from typing import Callable, Iterable, Optional
+from typing import TYPE_CHECKING, Callable, Iterable, Optional
 
 import numpy as np
 
 from engine.config import Config, apply_override
 from engine.stages import default_renderer
-from engine.stages.base import Stage
+from engine.stages.base import BatchStage, Reconfigurable, Stage
 from engine.types import FrameResult
+
+if TYPE_CHECKING:  # the protocols only; importing the source and sink modules pulls in OpenCV and PyAV
+    from engine.io.sinks import Sink
+    from engine.io.sources.base import SourceLike
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +73,12 @@ class Pipeline:
     """Run ``stages`` over ``source`` on three threads and feed ``sinks`` and ``on_frame``.
 
     Args:
-        source: an ``engine.io.sources.Source`` (``read() -> Frame | None`` with ``index``, ``timestamp``,
-            ``image`` (H, W, 3) BGR uint8; ``is_live``; ``dropped``; optional ``seek``/``can_seek``).
-        stages: callables ``stage(frame, result)`` run in order on the inference thread.
-        sinks: objects with ``write(result, annotated)`` and ``close()``.
+        source: a :class:`~engine.io.sources.base.SourceLike` (``read() -> Frame | None`` with ``index``,
+            ``timestamp``, ``image`` (H, W, 3) BGR uint8; ``is_live``; ``dropped``; ``can_seek``/``seek``;
+            ``end_reason``; ``name``).
+        stages: :class:`~engine.stages.base.Stage` callables ``stage(frame, result)`` run in order on their
+            threads; a :class:`~engine.stages.base.BatchStage` gets up to its own ``batch_size`` frames.
+        sinks: :class:`~engine.io.sinks.Sink` objects: ``name``, ``write(annotated, result)``, ``close()``.
         render: ``render(frame, result) -> annotated``; ``"default"`` uses ``engine.render.annotate.annotate`` with
             ``config.render``; ``None`` draws nothing (``annotated`` is then None).
         realtime: pace file sources at their frame rate × ``speed`` (GUI playback); False = as fast as
@@ -84,7 +90,8 @@ class Pipeline:
             instead of ending, so a player can seek back without rebuilding its models.
     """
 
-    def __init__(self, source, stages: Iterable[Stage], sinks: Iterable = (), config: Optional[Config] = None,
+    def __init__(self, source: SourceLike, stages: Iterable[Stage], sinks: Iterable[Sink] = (),
+                 config: Optional[Config] = None,
                  render="default", realtime: bool = False, on_frame: Optional[FrameCallback] = None,
                  on_error: Optional[Callable[[PipelineError], None]] = None,
                  max_frames: Optional[int] = None, hold_at_end: bool = False) -> None:
@@ -143,7 +150,7 @@ class Pipeline:
             self.stop_reason = reason
         self._stop.set()
         self._playing.set()
-        if getattr(self.source, "is_live", False):
+        if self.source.is_live:
             # A stalled stream can block read() for seconds; a live source's close() wakes it.
             try:
                 self.source.close()
@@ -185,16 +192,16 @@ class Pipeline:
 
     def seek(self, index: int) -> None:
         """Jump to frame ``index`` (file and image sources); the next frame read is that one."""
-        if not getattr(self.source, "can_seek", False):
-            raise ValueError(f"{getattr(self.source, 'name', 'source')}: this source cannot seek")
+        if not self.source.can_seek:
+            raise ValueError(f"{self.source.name}: this source cannot seek")
         with self._control:
             self._seek_to = max(0, int(index))
 
-    def add_sink(self, sink) -> None:
+    def add_sink(self, sink: Sink) -> None:
         with self._sinks_lock:
             self._sinks.append(sink)
 
-    def remove_sink(self, sink) -> None:
+    def remove_sink(self, sink: Sink) -> None:
         """Detach ``sink`` and close it (finalizes a recording started mid-run).
 
         Waits for a write in progress to finish, so the sink is never closed under the output thread.
@@ -208,14 +215,13 @@ class Pipeline:
         """Change a config value live (``"tracker.max_age=40"``); stages with ``reconfigure`` are told."""
         apply_override(self.config, assignment)
         for stage in self.stages:
-            reconfigure = getattr(stage, "reconfigure", None)
-            if reconfigure is not None:
-                reconfigure(self.config)
+            if isinstance(stage, Reconfigurable):
+                stage.reconfigure(self.config)
 
     @property
     def dropped(self) -> int:
         """Frames a live source dropped: overwritten in the reader, or replaced before inference."""
-        return int(getattr(self.source, "dropped", 0) or 0) + self.live_dropped
+        return int(self.source.dropped or 0) + self.live_dropped
 
     @property
     def stats(self) -> dict:
@@ -293,13 +299,13 @@ class Pipeline:
                     pace_origin = None
                 frame = self.source.read()
                 if frame is None:
-                    if self.hold_at_end and getattr(self.source, "can_seek", False) and self._hold():
+                    if self.hold_at_end and self.source.can_seek and self._hold():
                         pace_origin = None
                         continue
-                    self.stop_reason = self.stop_reason or getattr(self.source, "end_reason", "") or "end of source"
+                    self.stop_reason = self.stop_reason or self.source.end_reason or "end of source"
                     break
                 index = frame.index
-                if self.realtime and not getattr(self.source, "is_live", False):
+                if self.realtime and not self.source.is_live:
                     now = time.perf_counter()
                     if pace_origin is None:
                         pace_origin = (now, frame.timestamp)
@@ -311,7 +317,7 @@ class Pipeline:
                 result = FrameResult(index=frame.index, timestamp=float(frame.timestamp),
                                      image_size=(int(width), int(height)))
                 result.info["dropped"] = self.dropped
-                if getattr(self.source, "is_live", False):
+                if self.source.is_live:
                     self._put_latest((frame.image, result))
                 elif not self._put(self._frames, (frame.image, result)):
                     break
@@ -363,15 +369,14 @@ class Pipeline:
                 if self._abort.is_set():
                     return
 
-    def _next_batch(self, inbox: queue.Queue, first) -> tuple[list, bool]:
-        """``first`` plus items already waiting in ``inbox``, up to ``pose.batch_size``.
+    def _next_batch(self, inbox: queue.Queue, first, limit: int) -> tuple[list, bool]:
+        """``first`` plus items already waiting in ``inbox``, up to ``limit`` (the stage's ``batch_size``).
 
         Only file sources batch (a live view wants each frame as soon as it exists), and only items that
         are already queued are taken, so batching never waits for the reader. Returns (batch, ended).
         """
         batch = [first]
-        limit = self.config.pose.batch_size
-        if limit <= 1 or getattr(self.source, "is_live", False):
+        if limit <= 1 or self.source.is_live:
             return batch, False
         while len(batch) < limit:
             try:
@@ -386,12 +391,12 @@ class Pipeline:
     def _stage_loop(self, position: int) -> None:
         """Run stage ``position`` over every frame of its inbox, in order, and pass them on.
 
-        A stage with ``process_batch(frames, results)`` gets several queued frames at once (its time is
-        shared equally among them); the others see frame after frame.
+        A :class:`BatchStage` gets up to its ``batch_size`` queued frames at once (its time is shared
+        equally among them); the others see frame after frame.
         """
         stage = self.stages[position]
         inbox, outbox = self._queues[position], self._queues[position + 1]
-        process_batch = getattr(stage, "process_batch", None)
+        batching = isinstance(stage, BatchStage)
         index, ended = -1, False
         try:
             while not ended:
@@ -400,11 +405,11 @@ class Pipeline:
                     break
                 if self._stop.is_set():
                     continue  # stopping: frames still queued are skipped so the exit is prompt
-                batch, ended = self._next_batch(inbox, item) if process_batch else ([item], False)
+                batch, ended = self._next_batch(inbox, item, stage.batch_size) if batching else ([item], False)
                 index = batch[0][1].index
                 start = time.perf_counter()
                 if len(batch) > 1:
-                    process_batch([image for image, _ in batch], [result for _, result in batch])
+                    stage.process_batch([image for image, _ in batch], [result for _, result in batch])
                     share = (time.perf_counter() - start) * 1000.0 / len(batch)
                     for _, result in batch:
                         result.timings[stage.name] = share
@@ -461,8 +466,8 @@ class Pipeline:
                 # Held while writing, so remove_sink() cannot close a sink in the middle of a write.
                 with self._sinks_lock:
                     for sink in self._sinks:
-                        current = f"sink {getattr(sink, 'name', type(sink).__name__)}"
-                        sink.write(result, annotated)
+                        current = f"sink {sink.name}"
+                        sink.write(annotated, result)
                 result.timings["sinks"] = (time.perf_counter() - start) * 1000.0
                 if self.on_frame is not None:
                     current = "on_frame"
@@ -488,6 +493,5 @@ class Pipeline:
                 sink.close()
             except Exception as exc:  # noqa: BLE001 - keep closing the others
                 if self.error is None:
-                    self.error = PipelineError(f"sink {getattr(sink, 'name', type(sink).__name__)}",
-                                               self.frames_done, exc)
-                log.error("closing %s failed: %s", getattr(sink, "name", sink), exc)
+                    self.error = PipelineError(f"sink {sink.name}", self.frames_done, exc)
+                log.error("closing %s failed: %s", sink.name, exc)

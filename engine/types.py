@@ -1,16 +1,16 @@
 """The one interchange type: a frame's result flows through every stage, sink and widget.
 
-Formats (DESIGN.md §2):
+Formats (docs/architecture.md, "The one type"):
 - boxes are ``(4,)`` float32 ``x1, y1, x2, y2`` in image pixels;
 - keypoints are ``(17, 3)`` float32 COCO-17 ``x, y, confidence`` with confidence in [0, 1];
-- part boxes are ``(10, 4)`` float32 xyxy pixels in the order of ``assets/vocab/parts.tsv``;
+- part boxes are ``(10, 4)`` float32 xyxy pixels in the vocabulary's part order (``assets/vocab/a2v_vocab.yaml``);
 - ``pasta`` ``(93,)`` and ``actions`` ``(157,)`` are probabilities; ``visual`` ``(3072,)`` and
   ``language`` ``(1536,)`` (or ``(768,)`` with the MiniLM matrix) are the two halves of the A2V vector.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Optional, TypedDict
 
 import numpy as np
 
@@ -64,15 +64,28 @@ class Person:
         return np.concatenate([self.visual, self.language]).astype(np.float32)
 
 
+class FrameInfo(TypedDict, total=False):
+    """Run-level facts about a frame, for overlays and the status bar; every key is optional.
+
+    ``pose_backend``: which pose backend ran and how (pose stage); ``pasta_off``: why PaSta is off
+    (A2V stage; absent when PaSta runs); ``dropped``: frames a live source dropped so far (pipeline);
+    ``fps``: the pipeline's output rate (pipeline).
+    """
+
+    pose_backend: str
+    pasta_off: str
+    dropped: int
+    fps: float
+
+
 @dataclass
 class FrameResult:
     """Everything known about one frame.
 
     ``image_size`` is ``(width, height)`` in pixels; ``timestamp`` is seconds from the start of the source
     (file position for files, wall clock since start for live sources); ``timings`` maps a stage name to
-    the milliseconds it spent on this frame. ``info`` carries run-level facts the overlays and status bar
-    show: ``pose_backend`` (str), ``pasta_off`` (reason str, absent when PaSta runs), ``dropped`` (int,
-    frames a live source dropped so far), ``fps`` (float, pipeline rate).
+    the milliseconds it spent on this frame. ``info`` (a :class:`FrameInfo`) carries run-level facts the
+    overlays and status bar show: ``pose_backend``, ``pasta_off``, ``dropped``, ``fps``.
     """
 
     index: int
@@ -80,4 +93,4 @@ class FrameResult:
     image_size: tuple[int, int]
     persons: list[Person] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
-    info: dict = field(default_factory=dict)
+    info: FrameInfo = field(default_factory=FrameInfo)

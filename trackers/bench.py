@@ -1,31 +1,35 @@
-"""``python main.py bench tracker [--mot-dir DIR] [--repeats N] [--json]``: the tracker's own speed.
+"""``python main.py bench tracker --mot-dir DIR [--repeats N] [--json FILE]``: the tracker's own speed.
 
 Times ``SortTracker.update`` alone (detections are parsed before the clock starts, outputs are not
-written) over every ``<seq>/det/det.txt`` under ``--mot-dir`` (default ``../shared/mot15``: the 11 MOT15
-training sequences SORT was published with), in parity mode and in the person-video default mode.
+written) over every ``<seq>/det/det.txt`` under ``--mot-dir`` (e.g. the 11 MOT15 training sequences
+SORT was published with; the repository ships none, so the folder is required), in parity mode and in
+the person-video default mode.
 Reports frames per second over all sequences (total frames / total update time), best of ``--repeats``
 runs because on a shared machine the fastest run is the one least disturbed by other processes.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
+import sys
 import time
 from pathlib import Path
 
 from trackers.mot_io import frames_of, read_mot, xywh_to_xyxy
 from trackers.sort import SortTracker
 
-DEFAULT_MOT_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "mot15"
-
 
 def load_sequences(mot_dir: Path) -> dict[str, list]:
     """``{sequence: [(boxes (N, 4) xyxy, scores (N,)) per frame]}`` for every ``*/det/det.txt``."""
+    if not Path(mot_dir).is_dir():
+        raise FileNotFoundError(f"--mot-dir {mot_dir}: not a folder; pass a folder of MOT15-style sequences "
+                                f"(<sequence>/det/det.txt), e.g. MOT15/train")
     files = sorted(Path(mot_dir).glob("*/det/det.txt"))
     if not files:
-        raise FileNotFoundError(f"no */det/det.txt under {mot_dir}; pass --mot-dir with MOT15-style "
-                                f"sequence folders (e.g. ../shared/mot15)")
+        raise FileNotFoundError(f"--mot-dir {mot_dir}: no */det/det.txt inside; pass a folder of MOT15-style "
+                                f"sequences, e.g. MOT15/train")
     sequences = {}
     for path in files:
         table = read_mot(path, "detections file")
@@ -48,13 +52,43 @@ def time_mode(sequences: dict[str, list], make_tracker) -> dict:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--mot-dir", type=Path, default=DEFAULT_MOT_DIR,
-                        help="folder with <sequence>/det/det.txt files (default: ../shared/mot15)")
+    parser.add_argument("--mot-dir", type=Path, required=True,
+                        help="folder with <sequence>/det/det.txt files, e.g. MOT15/train (required)")
     parser.add_argument("--repeats", type=int, default=3, help="runs per mode; the fastest is reported")
-    parser.add_argument("--json", action="store_true", help="also print the results as one JSON line")
+    parser.add_argument("--json", metavar="FILE", default=None,
+                        help="write the numbers as JSON to FILE ('-' = stdout, the table then goes to stderr; "
+                             "default: none)")
+
+
+def write_json(report: object, target: str | None, stdout=None) -> Path | None:
+    """``--json FILE`` exactly as ``engine.bench.common.write_json`` (trackers/ stands alone: no engine import)."""
+    if not target:
+        return None
+    text = json.dumps(report, indent=2)
+    if target == "-":
+        print(text, file=stdout or sys.stdout, flush=True)
+        return None
+    path = Path(target)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise OSError(f"--json {target}: cannot write ({exc.strerror or exc}); pass a writable file or -") from None
+    print(f"wrote {path}", file=sys.stderr)
+    return path
 
 
 def run(args: argparse.Namespace) -> int:
+    """The benchmark; with ``--json -`` the table goes to stderr and stdout carries only the JSON."""
+    stdout = sys.stdout
+    redirect = contextlib.redirect_stdout(sys.stderr) if args.json == "-" else contextlib.nullcontext()
+    with redirect:
+        results = _measure(args)
+    write_json(results, args.json, stdout)
+    return 0
+
+
+def _measure(args: argparse.Namespace) -> dict:
     if args.repeats < 1:
         raise ValueError("--repeats must be at least 1")
     sequences = load_sequences(args.mot_dir)
@@ -81,9 +115,7 @@ def run(args: argparse.Namespace) -> int:
               f"  {results['default']['per_sequence_fps'][name]:11.0f}")
     print(f"{'all'.ljust(width)}  {results['parity']['frames']:6d}  {results['parity']['fps']:10.0f}"
           f"  {results['default']['fps']:11.0f}")
-    if args.json:
-        print(json.dumps(results))
-    return 0
+    return results
 
 
 def main(argv: list[str]) -> int:
@@ -91,4 +123,6 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="a2v bench tracker", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
-    return run(parser.parse_args(argv))
+    from trackers.cli import run_command
+
+    return run_command(run, parser.parse_args(argv))

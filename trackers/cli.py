@@ -21,7 +21,7 @@ from trackers.mot_io import (
     write_tracks,
     xywh_to_xyxy,
 )
-from trackers.sort import SortTracker
+from trackers.sort import PARITY_SETTINGS, SortTracker
 
 
 def register_cli(subparsers) -> None:
@@ -32,11 +32,14 @@ def register_cli(subparsers) -> None:
     track.add_argument("--dets", required=True, help="detections: frame,-1,x,y,w,h,score,... per line")
     track.add_argument("--out", required=True, help="tracks file to write")
     track.add_argument("--max-age", type=int, default=None,
-                       help=f"frames a track survives unmatched (default {defaults.max_age}; parity 1)")
+                       help=f"frames a track survives unmatched (default {defaults.max_age}; "
+                            f"parity {PARITY_SETTINGS['max_age']})")
     track.add_argument("--min-hits", type=int, default=None,
-                       help=f"matches before a track is reported (default {defaults.min_hits}; parity 3)")
+                       help=f"matches before a track is reported (default {defaults.min_hits}; "
+                            f"parity {PARITY_SETTINGS['min_hits']})")
     track.add_argument("--iou-threshold", type=float, default=None,
-                       help=f"minimum IoU for a match (default {defaults.iou_threshold}; parity 0.3)")
+                       help=f"minimum IoU for a match (default {defaults.iou_threshold}; "
+                            f"parity {PARITY_SETTINGS['iou_threshold']})")
     track.add_argument("--parity", action="store_true",
                        help="behave exactly as the original SORT (reproduces its published MOT15 numbers)")
     track.add_argument("--no-second-pass", action="store_true",
@@ -113,15 +116,23 @@ def track_eval_command(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``track`` / ``track-eval`` without main.py: ``python -m trackers.cli track ...``."""
-    parser = argparse.ArgumentParser(prog="trackers")
+    parser = argparse.ArgumentParser(prog="a2v")
     register_cli(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except (ValueError, RuntimeError, OSError) as exc:
-        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 2
+    return run_command(args.func, args)
 
+
+def run_command(handler, args: argparse.Namespace) -> int:
+    """The error policy of ``engine/cli/common.py`` (one line ``a2v: error: ...``, exit 2; Ctrl-C 130),
+    restated for the stand-alone entries because trackers/ runs without engine/."""
+    try:
+        return int(handler(args) or 0)
+    except KeyboardInterrupt:
+        print("a2v: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, RuntimeError, OSError, LookupError) as exc:
+        print(f"a2v: error: {' '.join(str(exc).split()) or type(exc).__name__}", file=sys.stderr)
+        return 2
 
 if __name__ == "__main__":
     sys.exit(main())

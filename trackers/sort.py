@@ -50,6 +50,9 @@ import numpy as np
 from trackers.association import associate, iou_matrix
 from trackers.kalman import KalmanBank, boxes_to_measurements, states_to_boxes
 
+# The original SORT's settings (its published MOT15 numbers use these); every parity path reads them here.
+PARITY_SETTINGS: dict[str, float] = {"max_age": 1, "min_hits": 3, "iou_threshold": 0.3}
+
 SECOND_PASS_MIN_IOU = 0.5  # ByteTrack's IoU for low-score boxes: they are unsure, so ask for more overlap
 LAST_BOX_MIN_IOU = 0.5     # a lost track found at its last detected box must overlap it this well
 
@@ -109,10 +112,12 @@ class SortTracker:
         self.reset()
 
     @classmethod
-    def parity(cls, max_age: int = 1, min_hits: int = 3, iou_threshold: float = 0.3) -> "SortTracker":
-        """The original SORT's behaviour and defaults (see the module docstring)."""
-        return cls(max_age=max_age, min_hits=min_hits, iou_threshold=iou_threshold, second_pass=False,
-                   parity=True)
+    def parity(cls, max_age: Optional[int] = None, min_hits: Optional[int] = None,
+               iou_threshold: Optional[float] = None) -> "SortTracker":
+        """The original SORT's behaviour and defaults (:data:`PARITY_SETTINGS`; ``None`` keeps one)."""
+        chosen = {"max_age": max_age, "min_hits": min_hits, "iou_threshold": iou_threshold}
+        settings = {k: PARITY_SETTINGS[k] if v is None else v for k, v in chosen.items()}
+        return cls(**settings, second_pass=False, parity=True)
 
     @classmethod
     def from_config(cls, config) -> "SortTracker":

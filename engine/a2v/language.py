@@ -1,6 +1,6 @@
 """The PaSta language matrix: one row per PaSta, ``[emb(part name) ‖ emb(state phrase)]``.
 
-The A2V language vector of a person is ``p_pasta (93,) @ M (93, 2D)`` (REFERENCE.md §1.12). The official
+The A2V language vector of a person is ``p_pasta (93,) @ M (93, 2D)`` (docs/hake_facts.md §4). The official
 matrix (``pasta_language_matrix.npy``, 93 × 1536) was built with ``bert-base-uncased`` (D = 768); the
 exact pooling is not published, the documented recipe is: last-layer token vectors **summed** over the
 phrase's tokens. We do exactly that, leaving out the special tokens ([CLS], [SEP], padding).

@@ -1,4 +1,4 @@
-"""The PaSta network of HAKE-A2V v1, with the official parameter names (``a2v_v1_state_dict.tsv``).
+"""The PaSta network of HAKE-A2V v1, with the official parameter names (docs/hake_facts.md §5).
 
 API (also used by training, issue 8)::
 
@@ -19,7 +19,7 @@ API (also used by training, issue 8)::
 
 The same forward serves training (``net.train()``: dropout on, logits for the losses) and inference.
 
-Forward in words (REFERENCE.md §1.6–1.11): ``image_to_head`` (ResNet-50 v1 to conv4, TF-style padding,
+Forward in words (docs/hake_facts.md §3, checkpoint §5): ``image_to_head`` (ResNet-50 v1 to conv4, TF padding,
 stride 16, 1024 ch) → scene = spatial mean; each human box → official ROI crop (7×7, engine.a2v.roi) →
 ``resnet_layer4`` (stride 1) → mean → 2048; each part box → crop → mean → 1024; per group
 [parts of the group ‖ human ‖ scene ‖ skeleton CNN 2704] → fc7 (512) → classifier. Verb =
@@ -47,15 +47,19 @@ import torch
 import torch.nn as nn
 
 from engine.a2v.roi import POOL_SIZE, roi_crop
+from engine.vocab import load_vocab
 
 PIXEL_MEANS_BGR = (102.9801, 115.9465, 122.7717)
-GROUPS = ("foot", "leg", "hip", "hand", "arm", "head")
-GROUP_SIZES = (16, 15, 6, 34, 8, 14)
-# Parts feeding each group, in concatenation order (official PART_AGG_RULE).
-GROUP_PARTS = ((0, 3), (1, 2), (4,), (6, 9), (7, 8), (5,))
-NUM_PARTS = 10
+# Head layout from the vocabulary file (one source): groups foot, leg, hip, hand, arm, head with
+# (16, 15, 6, 34, 8, 14) states, the parts feeding each group in concatenation order (official
+# PART_AGG_RULE), 10 parts and 157 verbs. The official checkpoint only loads when these match it.
+_VOCAB = load_vocab()
+GROUPS = _VOCAB.groups
+GROUP_SIZES = _VOCAB.group_sizes
+GROUP_PARTS = _VOCAB.group_parts
+NUM_PARTS = len(_VOCAB.parts)
 NUM_PASTA = sum(GROUP_SIZES)
-NUM_VERBS = 157
+NUM_VERBS = len(_VOCAB.actions)
 FC7_DIM = 512
 SKELETON_DIM = 16 * 13 * 13
 HUMAN_DIM = 2048

@@ -1,6 +1,6 @@
 """COCO-17 keypoints → the 10 HAKE body-part boxes and the 64×64 skeleton map, vectorised over persons.
 
-Part boxes follow the official A2V rule (REFERENCE.md §1.5, ``parts.tsv``):
+Part boxes follow the official A2V rule (docs/hake_facts.md §2):
 
 1. COCO-17 → MPII-16: 0 r_ank←16, 1 r_knee←14, 2 r_hip←12, 3 l_hip←11, 4 l_knee←13, 5 l_ank←15,
    6 pelvis←mean(11, 12), 7 neck←mean(5, 6), 9 head←mean(1, 2), 8 thorax←0.75·j7 + 0.25·j9,

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
+
+from engine.bench.common import add_json_argument, json_output
 
 
 def _time_interleaved(fns: dict, repeats: int, clock=time.perf_counter) -> dict:
@@ -54,11 +54,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                         help="wall time (default) or this process's CPU time, steadier on a shared CPU "
                              "(CPU only: GPU work is not counted)")
-    parser.add_argument("--json", metavar="FILE", default="runs/bench/a2v.json",
-                        help="where to write the numbers (default runs/bench/a2v.json; '' = none)")
+    add_json_argument(parser, default="runs/bench/a2v.json")
 
 
 def run(args: argparse.Namespace) -> int:
+    """The benchmark; ``--json FILE`` as everywhere (:mod:`engine.bench.common`)."""
+    with json_output(args.json) as emit:
+        return _measure(args, emit)
+
+
+def _measure(args: argparse.Namespace, emit) -> int:
     import torch
 
     from engine.a2v.api import A2V
@@ -127,14 +132,8 @@ def run(args: argparse.Namespace) -> int:
         b = baseline_infer(net, language, device, image, boxes, keypoints)
         check = {k: float(np.abs(a[k] - b[k]).max()) for k in ("pasta", "actions", "visual")}
         print("parity vs baseline, max |Δ|: " + ", ".join(f"{k} {v:.2e}" for k, v in check.items()))
-    if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"device": describe_device(device), "threads": torch.get_num_threads(),
-                                    "clock": args.clock,
-                                    "repeats": args.repeats, "rows": rows, "parity_vs_baseline": check},
-                                   indent=2))
-        print(f"wrote {path}")
+    emit({"device": describe_device(device), "threads": torch.get_num_threads(), "clock": args.clock,
+          "repeats": args.repeats, "rows": rows, "parity_vs_baseline": check})
     return 0
 
 
@@ -142,7 +141,9 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="a2v bench a2v", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
-    return run(parser.parse_args(argv))
+    from engine.cli.common import run_command
+
+    return run_command(run, parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@
 
 Each benchmark module has ``add_arguments(parser)`` and ``run(args) -> exit code``, and keeps its heavy
 imports inside ``run`` so that registering every command stays cheap. ``--json FILE`` writes the numbers
-to FILE in every benchmark. The GUI benchmark lives in ``app/`` (engine never imports the GUI) and is
-added by ``main.py`` through :func:`add_benchmark`.
+to FILE in every benchmark (``-`` = stdout; see :mod:`engine.bench.common`). The GUI benchmark lives in
+``app/`` (engine never imports the GUI) and is added by ``main.py`` through :func:`add_benchmark`.
 """
 from __future__ import annotations
 

@@ -1,9 +1,19 @@
-"""Helpers every benchmark shares: ``--size`` parsing, memory readings and summary statistics."""
+"""Helpers every benchmark shares: ``--size`` parsing, ``--json FILE``, memory readings and statistics.
+
+``--json FILE`` means the same in every benchmark: write the numbers as one JSON document to FILE
+(folders created); ``-`` writes it to stdout, and then the human-readable table goes to stderr so the
+JSON can be piped. A benchmark without a default file writes no JSON unless asked; ``--json ''`` turns
+a default file off.
+"""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import resource
 import sys
+from pathlib import Path
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 
@@ -44,3 +54,39 @@ def summarize(samples: dict[str, list[float]]) -> dict[str, dict[str, float]]:
         table[stage] = {"median_ms": float(np.median(array)), "p90_ms": float(np.percentile(array, 90)),
                         "mean_ms": float(array.mean()), "n": int(array.size)}
     return table
+
+
+def add_json_argument(parser: argparse.ArgumentParser, default: Optional[str] = None) -> None:
+    """``--json FILE`` (see the module docstring); ``default``: a file written unless ``--json ''``."""
+    where = f"default {default}; '' = none" if default else "default: none"
+    parser.add_argument("--json", metavar="FILE", default=default,
+                        help=f"write the numbers as JSON to FILE ('-' = stdout, the table then goes to stderr; "
+                             f"{where})")
+
+
+def write_json(report: object, target: Optional[str], stdout=None) -> Optional[Path]:
+    """Write ``report`` to ``target`` (``None``/``''``: nothing; ``'-'``: ``stdout``); the file written."""
+    if not target:
+        return None
+    text = json.dumps(report, indent=2)
+    if target == "-":
+        print(text, file=stdout or sys.stdout, flush=True)
+        return None
+    path = Path(target)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise OSError(f"--json {target}: cannot write ({exc.strerror or exc}); pass a writable file or -") from None
+    print(f"wrote {path}", file=sys.stderr)
+    return path
+
+
+@contextlib.contextmanager
+def json_output(target: Optional[str]) -> Iterator[Callable[[object], Optional[Path]]]:
+    """``with json_output(args.json) as emit: ...; emit(report)``: with ``--json -`` whatever the block
+    prints goes to stderr and only ``emit``'s JSON reaches stdout."""
+    stdout = sys.stdout
+    redirect = contextlib.redirect_stdout(sys.stderr) if target == "-" else contextlib.nullcontext()
+    with redirect:
+        yield lambda report: write_json(report, target, stdout)

@@ -9,11 +9,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from pathlib import Path
 
-from engine.bench.common import peak_rss_mb, rss_mb, summarize
+from engine.bench.common import add_json_argument, json_output, peak_rss_mb, rss_mb, summarize
 from engine.io.sources.synthetic import SyntheticSource
 
 
@@ -27,12 +25,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="sleeping stages of --stage-ms cost on an in-memory source")
     parser.add_argument("--stage-ms", default="10,20,5", help="pass-through stage costs in ms")
     parser.add_argument("--no-render", action="store_true", help="skip drawing overlays")
-    parser.add_argument("--json", metavar="FILE", default="runs/bench/pipeline.json",
-                        help="where to write the numbers (default runs/bench/pipeline.json)")
+    add_json_argument(parser, default="runs/bench/pipeline.json")
     add_config_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    """The benchmark; ``--json FILE`` as everywhere (:mod:`engine.bench.common`)."""
+    with json_output(args.json) as emit:
+        return _measure(args, emit)
+
+
+def _measure(args: argparse.Namespace, emit) -> int:
     from engine.cli.common import config_from_args
     from engine.pipeline import Pipeline
     from engine.stages import build_stages
@@ -99,11 +102,7 @@ def run(args: argparse.Namespace) -> int:
     if args.passthrough and report["slowest_stage_fps"]:
         print(f"slowest stage alone: {report['slowest_stage_fps']:.1f} fps; pipeline reaches "
               f"{100 * report['fraction_of_slowest_stage_rate']:.1f}% of it")
-    if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report, indent=2))
-        print(f"wrote {path}")
+    emit(report)
     return 0
 
 
@@ -112,4 +111,6 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="a2v bench [pose|a2v|render|tracker|pipeline]", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
-    return run(parser.parse_args(argv))
+    from engine.cli.common import run_command
+
+    return run_command(run, parser.parse_args(argv))

@@ -18,7 +18,6 @@ random model keeps arbitrary boxes and the keypoint head's cost grows with each 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import time
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.bench.common import add_json_argument, json_output
 from engine.bench.common import parse_size as parse_frame_size
 from engine.paths import SAMPLE_CLIP
 
@@ -99,7 +99,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", type=Path, default=SAMPLE_CLIP, help="video to take frames from")
     parser.add_argument("--config", help="YAML config over configs/default.yaml")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    add_json_argument(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -110,22 +110,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
-    return run(build_parser().parse_args(argv))
+    from engine.cli.common import run_command
+
+    return run_command(run, build_parser().parse_args(argv))
 
 
 def run(args: argparse.Namespace) -> int:
+    """The benchmark; ``--json FILE`` as everywhere (:mod:`engine.bench.common`)."""
+    with json_output(args.json) as emit:
+        return _measure(args, emit)
+
+
+def _measure(args: argparse.Namespace, emit) -> int:
     logging.basicConfig(level=logging.WARNING)
     from engine import weights as registry
-    from engine.config import ConfigError, load_config
-    from engine.device import DeviceError, describe_device, resolve_device
+    from engine.config import load_config
+    from engine.device import describe_device, resolve_device
     from engine.pose.factory import build_keypoint_rcnn, build_pose_backend
 
-    try:
-        config = load_config(args.config, args.overrides)
-        device = resolve_device(args.device)
-    except (ConfigError, DeviceError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    config = load_config(args.config, args.overrides)  # ConfigError, DeviceError: the CLI's error policy
+    device = resolve_device(args.device)
     config.device = str(device)
     if args.min_size:
         config.pose.min_size = args.min_size
@@ -156,19 +160,20 @@ def run(args: argparse.Namespace) -> int:
                      size=f"{args.size[0]}x{args.size[1]}", batch=args.batch)
         backend.close()
         rows.append(stats)
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    else:
-        print(f"pose bench: {args.frames} frames of {args.source.name} at {args.size[0]}x{args.size[1]}, "
-              f"batch {args.batch}, {describe_device(device)}")
-        print(f"{'backend':<15}{'median ms':>10}{'p90 ms':>9}{'fps':>8}{'persons':>9}{'kp conf p10/50/90':>19}"
-              f"{'>=0.3':>7}  description")
-        for row in rows:
-            spread = "/".join(f"{v:.2f}" for v in row["keypoint_conf_p10_p50_p90"]) or "-"
-            print(f"{row['backend']:<15}{row['median_ms']:>10.1f}{row['p90_ms']:>9.1f}{row['fps']:>8.1f}"
-                  f"{row['persons_per_frame']:>9.2f}{spread:>19}{row['keypoints_drawn_fraction']:>7.2f}  "
-                  f"{row['description']}")
-    return 0 if rows else 1
+    if not rows:
+        raise RuntimeError("pose bench: no backend could be timed (see the lines above); "
+                           "fetch the weights or pass --random-weights")
+    print(f"pose bench: {args.frames} frames of {args.source.name} at {args.size[0]}x{args.size[1]}, "
+          f"batch {args.batch}, {describe_device(device)}")
+    print(f"{'backend':<15}{'median ms':>10}{'p90 ms':>9}{'fps':>8}{'persons':>9}{'kp conf p10/50/90':>19}"
+          f"{'>=0.3':>7}  description")
+    for row in rows:
+        spread = "/".join(f"{v:.2f}" for v in row["keypoint_conf_p10_p50_p90"]) or "-"
+        print(f"{row['backend']:<15}{row['median_ms']:>10.1f}{row['p90_ms']:>9.1f}{row['fps']:>8.1f}"
+              f"{row['persons_per_frame']:>9.2f}{spread:>19}{row['keypoints_drawn_fraction']:>7.2f}  "
+              f"{row['description']}")
+    emit(rows)
+    return 0
 
 
 if __name__ == "__main__":

@@ -8,13 +8,12 @@ disturbs less). :func:`synthetic_result` is also used by the tests and the READM
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from typing import Optional
 
 import numpy as np
 
-from engine.bench.common import parse_size
+from engine.bench.common import add_json_argument, json_output, parse_size
 from engine.config import RenderConfig
 from engine.types import FrameResult, Person
 from engine.vocab import Vocabulary, load_vocab
@@ -108,10 +107,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--persons", type=int, default=5, help="persons per frame (default 5)")
     parser.add_argument("--frames", type=int, default=200, help="timed frames (default 200)")
     parser.add_argument("--sidebar", action="store_true", help="actions in the sidebar")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_json_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    """The benchmark; ``--json FILE`` as everywhere (:mod:`engine.bench.common`)."""
+    with json_output(args.json) as emit:
+        return _measure(args, emit)
+
+
+def _measure(args: argparse.Namespace, emit) -> int:
     if args.persons < 0 or args.frames < 1:
         raise ValueError("--persons must be >= 0 and --frames >= 1")
     style = RenderConfig(sidebar=args.sidebar)
@@ -121,12 +126,10 @@ def run(args: argparse.Namespace) -> int:
               "sidebar": args.sidebar, "median_ms": round(float(np.median(wall)), 3),
               "p90_ms": round(float(np.percentile(wall, 90)), 3),
               "cpu_median_ms": round(float(np.median(cpu)), 3)}
-    if args.json:
-        print(json.dumps(report))
-    else:
-        print(f"render {report['size']}, {args.persons} persons, {args.frames} frames"
-              f"{', sidebar' if args.sidebar else ''}: median {report['median_ms']:.2f} ms, "
-              f"p90 {report['p90_ms']:.2f} ms (CPU time median {report['cpu_median_ms']:.2f} ms)")
+    print(f"render {report['size']}, {args.persons} persons, {args.frames} frames"
+          f"{', sidebar' if args.sidebar else ''}: median {report['median_ms']:.2f} ms, "
+          f"p90 {report['p90_ms']:.2f} ms (CPU time median {report['cpu_median_ms']:.2f} ms)")
+    emit(report)
     return 0
 
 
@@ -135,7 +138,9 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="a2v bench render", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
-    return run(parser.parse_args(argv))
+    from engine.cli.common import run_command
+
+    return run_command(run, parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from engine.training.data.records import DataError
@@ -26,18 +25,13 @@ def register_cli(subparsers) -> None:
 
 
 def eval_command(args: argparse.Namespace) -> int:
-    from engine.a2v.net import CheckpointError
-    from engine.config import ConfigError
     from engine.training.config import load_train_config
 
-    try:
-        config = load_train_config(args.config, args.overrides)
-        if not Path(args.checkpoint).is_file():
-            raise DataError(f"{args.checkpoint}: checkpoint not found; pass the .pt written by train")
-        result = evaluate(config, args.checkpoint, args.device, progress=not args.quiet)
-    except (ConfigError, DataError, CheckpointError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    # Errors (ConfigError, DataError, CheckpointError) follow engine.cli.common's policy.
+    config = load_train_config(args.config, args.overrides)
+    if not Path(args.checkpoint).is_file():
+        raise DataError(f"{args.checkpoint}: checkpoint not found; pass the .pt written by train")
+    result = evaluate(config, args.checkpoint, args.device, progress=not args.quiet)
     folder = args.out or config.eval.output or Path(args.checkpoint).parent / "eval"
     json_path, text_path = write_report(result, folder)
     print(format_table(result))

@@ -7,7 +7,13 @@ import sys
 import time
 from pathlib import Path
 
-from engine.cli.common import add_config_arguments, config_from_args
+from engine.cli.common import (
+    EXIT_DAMAGED_INPUT,
+    EXIT_INTERRUPTED,
+    add_config_arguments,
+    config_from_args,
+    print_error,
+)
 from engine.paths import SAMPLE_CLIP
 
 log = logging.getLogger("a2v")
@@ -110,9 +116,9 @@ def run_command(args: argparse.Namespace) -> int:
           f"({stats['frames'] / max(elapsed, 1e-9):.1f} fps{dropped}); wrote {outputs or 'nothing'}",
           file=sys.stderr)
     if interrupted:
-        return 130
+        return EXIT_INTERRUPTED
     if "damaged" in pipe.stop_reason or "truncated" in pipe.stop_reason:
         # The frames before the damage are in the outputs; still tell the user (and scripts) the input was bad.
-        print(f"a2v: error: {pipe.stop_reason}", file=sys.stderr)
-        return 3
+        print_error(pipe.stop_reason)
+        return EXIT_DAMAGED_INPUT
     return 0

@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from engine.training.data.records import DataError
-from engine.training.trainer import TrainError, combine_checkpoints, train
+from engine.training.trainer import combine_checkpoints, train
 
 
 def register_cli(subparsers) -> None:
@@ -35,35 +33,23 @@ def combine_command(args: argparse.Namespace) -> int:
     modules = {}
     for item in args.modules:
         if "=" not in item:
-            print(f"error: {item!r}: expected MODULE=CHECKPOINT, e.g. foot=runs/train/foot/last.pt", file=sys.stderr)
-            return 2
+            raise ValueError(f"{item!r}: expected MODULE=CHECKPOINT, e.g. foot=runs/train/foot/last.pt")
         name, path = item.split("=", 1)
         modules[name.strip()] = path.strip()
-    try:
-        path = combine_checkpoints(args.output, modules, args.base)
-    except (DataError, TrainError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    path = combine_checkpoints(args.output, modules, args.base)
     print(f"wrote {path}")
     return 0
 
 
 def train_command(args: argparse.Namespace) -> int:
-    from engine.a2v.net import CheckpointError
-    from engine.config import ConfigError
     from engine.training.config import load_train_config
 
     overrides = list(args.overrides)
     if args.device:
         overrides.append(f"device={args.device}")
-    try:
-        config = load_train_config(args.config, overrides)
-        result = train(config, progress=False if args.quiet else None)
-    except (ConfigError, DataError, TrainError, CheckpointError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    # Errors (ConfigError, DataError, TrainError, CheckpointError, Ctrl-C) follow engine.cli.common's policy.
+    config = load_train_config(args.config, overrides)
+    result = train(config, progress=False if args.quiet else None)
     if result.checkpoint is not None:
         print(f"trained {result.iters} iterations; checkpoint {result.checkpoint}")
     if result.benchmark is not None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Callable
 
-from engine.weights.registry import REGISTRY, WeightsEntry, WeightsError, get_entry
+from engine.cli.common import run_command
+from engine.weights.registry import REGISTRY, WeightsEntry, WeightsError, WeightsNotFound, get_entry
 from engine.weights.store import (
     cache_dir,
     cache_path,
@@ -47,7 +47,13 @@ def _cmd_list(args) -> int:
 
 
 def _cmd_fetch(args) -> int:
-    path = fetch(args.name, progress=not args.quiet, force=args.force)
+    try:
+        path = fetch(args.name, progress=not args.quiet, force=args.force)
+    except WeightsNotFound as exc:
+        # The manual steps are a short block the user follows; the error itself stays one line, the last.
+        print(str(exc), file=sys.stderr)
+        reason = exc.reason or "not fetched"
+        raise WeightsError(f"{args.name}: {reason}; follow the steps above") from None
     print(verify_path(get_entry(args.name), path))
     return 0
 
@@ -57,14 +63,17 @@ def _cmd_verify(args) -> int:
     if not names:
         print(f"nothing cached in {cache_dir()}; see: python main.py weights list")
         return 0
-    failed = 0
+    failed = []
     for name in names:
         try:
             print(verify(name))
         except WeightsError as exc:
             print(f"{name}: FAILED: {exc}", file=sys.stderr)
-            failed += 1
-    return 1 if failed else 0
+            failed.append(name)
+    if failed:
+        raise WeightsError(f"{len(failed)} of {len(names)} files failed verification ({', '.join(failed)}); "
+                           f"fetch them again: python main.py weights fetch NAME --force")
+    return 0
 
 
 def _cmd_import(args) -> int:
@@ -107,16 +116,6 @@ def _cmd_where(args) -> int:
     return 0
 
 
-def _run_safely(handler: Callable) -> Callable:
-    def run(args) -> int:
-        try:
-            return handler(args)
-        except WeightsError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-    return run
-
-
 def register_cli(subparsers) -> None:
     """Add ``weights list | fetch NAME | verify [NAME] | import NAME FILE | where [NAME] | pack | unpack``."""
     parser = subparsers.add_parser(
@@ -125,31 +124,31 @@ def register_cli(subparsers) -> None:
                     f"fetched on first use; --offline or A2V_OFFLINE=1 forbids every download; "
                     f"A2V_WEIGHTS_MIRROR=URL asks URL/<file name> first.")
     sub = parser.add_subparsers(dest="weights_command", metavar="{list,fetch,verify,import,where,pack,unpack}")
-    parser.set_defaults(func=_run_safely(_cmd_list))
+    parser.set_defaults(func=(_cmd_list))
     p = sub.add_parser("list", help="every known weights file, cached or not, with size, hash and licence")
-    p.set_defaults(func=_run_safely(_cmd_list))
+    p.set_defaults(func=(_cmd_list))
     p = sub.add_parser("fetch", help="download one file into the cache (with progress, resumable)")
     p.add_argument("name")
     p.add_argument("--force", action="store_true", help="download again even when cached")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=_run_safely(_cmd_fetch))
+    p.set_defaults(func=(_cmd_fetch))
     p = sub.add_parser("verify", help="check cached files (sha256 or structure); all cached ones by default")
     p.add_argument("name", nargs="?")
-    p.set_defaults(func=_run_safely(_cmd_verify))
+    p.set_defaults(func=(_cmd_verify))
     p = sub.add_parser("import", help="check a file downloaded by hand (or a .tar/.tar.gz holding it) and copy "
                                       "it into the cache")
     p.add_argument("name")
     p.add_argument("file", help="the file, a folder holding it, or an archive such as metadata.tar.gz")
-    p.set_defaults(func=_run_safely(_cmd_import))
+    p.set_defaults(func=(_cmd_import))
     p = sub.add_parser("where", help="the cache dir and where each file is (or would be)")
     p.add_argument("name", nargs="?")
-    p.set_defaults(func=_run_safely(_cmd_where))
+    p.set_defaults(func=(_cmd_where))
     p = sub.add_parser("pack", help="write every cached file and a manifest (sha256, size) into one tar")
     p.add_argument("out", help="the archive to write, e.g. weights.tar")
-    p.set_defaults(func=_run_safely(_cmd_pack))
+    p.set_defaults(func=(_cmd_pack))
     p = sub.add_parser("unpack", help="check a `weights pack` archive and install it into the cache")
     p.add_argument("archive")
-    p.set_defaults(func=_run_safely(_cmd_unpack))
+    p.set_defaults(func=(_cmd_unpack))
 
 
 def main(argv: list[str]) -> int:
@@ -157,7 +156,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="a2v")
     register_cli(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["weights", *argv])
-    return int(args.func(args))
+    return run_command(args.func, args)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
-"""Outputs (DESIGN.md §4): annotated H.264 mp4, ``results.jsonl``, ``vectors.npz``, MOTChallenge ``tracks.txt``.
+"""Outputs (docs/architecture.md): annotated H.264 mp4, ``results.jsonl``, ``vectors.npz``, MOT ``tracks.txt``.
 
-Every sink has ``name``, ``write(result, annotated)`` (``result`` a :class:`FrameResult`, ``annotated`` the
-rendered (H, W, 3) BGR uint8 frame or None) and an idempotent ``close()`` that finalizes the file. ``close()``
+Every sink has ``name``, ``write(annotated, result)`` (image first, as everywhere: ``annotated`` the
+rendered (H, W, 3) BGR uint8 frame or None, ``result`` a :class:`FrameResult`) and an idempotent
+``close()`` that finalizes the file; each is a context manager (``with JsonlSink(...) as sink:`` closes
+it on the way out). ``close()``
 is safe after an exception anywhere: the mp4 is decodable with the frames written so far, the JSONL is
 whole lines only (each line is flushed as written), the NPZ is written atomically or not at all, and the
 MOT file holds whole lines.
@@ -20,11 +22,12 @@ import tempfile
 import zipfile
 from fractions import Fraction
 from pathlib import Path
-from typing import Optional, Protocol
+from typing import Optional, Protocol, runtime_checkable
 
 import numpy as np
 
 from engine.types import FrameResult
+from trackers.mot_io import format_track_line
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +38,34 @@ class SinkError(ValueError):
     """An output that cannot be written; the message is one line naming the path and the fix."""
 
 
+@runtime_checkable
 class Sink(Protocol):
+    """What the pipeline needs of an output: a ``name`` for errors, ``write`` per frame, ``close`` once."""
+
     name: str
 
-    def write(self, result: FrameResult, annotated: Optional[np.ndarray]) -> None: ...
+    def write(self, annotated: Optional[np.ndarray], result: FrameResult) -> None: ...
 
     def close(self) -> None: ...
+
+
+class SinkBase:
+    """Context-manager behaviour for every sink: ``__exit__`` calls the (idempotent) ``close()``, also when
+    the block raised, so a file is finalized on every path."""
+
+    name = "sink"
+
+    def write(self, annotated: Optional[np.ndarray], result: FrameResult) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 # --------------------------------------------------------------------------------------------- video
@@ -49,7 +74,7 @@ def _even(n: int) -> int:
     return n + (n % 2)
 
 
-class VideoSink:
+class VideoSink(SinkBase):
     """Annotated frames → H.264 mp4 (PyAV, libx264, yuv420p).
 
     The frame size is fixed by ``size`` or, when None, by the first frame (so a sidebar that widens the
@@ -153,7 +178,7 @@ class VideoSink:
             frame = cv2.copyMakeBorder(frame, 0, eh - h, 0, ew - w, cv2.BORDER_REPLICATE)
         return np.ascontiguousarray(frame)
 
-    def write(self, result: FrameResult, annotated: Optional[np.ndarray]) -> None:
+    def write(self, annotated: Optional[np.ndarray], result: FrameResult) -> None:
         """Append ``annotated`` ((H, W, 3) BGR uint8) as the next video frame."""
         if self.closed:
             raise RuntimeError(f"{self.path}: write after close")
@@ -233,7 +258,7 @@ def _rows(array: np.ndarray, digits: int) -> list:
     return [[_r(v, digits) for v in row] for row in np.asarray(array, dtype=np.float64).reshape(len(array), -1)]
 
 
-class JsonlSink:
+class JsonlSink(SinkBase):
     """One JSON object per frame, one line each, flushed as written (a killed run leaves whole lines).
 
     Line format::
@@ -302,7 +327,7 @@ class JsonlSink:
         record["timings_ms"] = {str(k): _r(v, 2) for k, v in result.timings.items()}
         return record
 
-    def write(self, result: FrameResult, annotated: Optional[np.ndarray] = None) -> None:
+    def write(self, annotated: Optional[np.ndarray], result: FrameResult) -> None:
         if self.closed:
             raise RuntimeError(f"{self.path}: write after close")
         line = json.dumps(self.frame_record(result), separators=(",", ":"), allow_nan=False)
@@ -318,7 +343,7 @@ class JsonlSink:
 
 # ----------------------------------------------------------------------------------------------- NPZ
 
-class VectorSink:
+class VectorSink(SinkBase):
     """Per person-frame vectors → ``vectors.npz`` (uncompressed, readable with ``np.load``), written on close.
 
     One row per person per frame that has PaSta (``pasta`` not None). Arrays, M rows:
@@ -352,7 +377,7 @@ class VectorSink:
         self._spill_dir: Optional[Path] = None
         self._warned: set[str] = set()
 
-    def write(self, result: FrameResult, annotated: Optional[np.ndarray] = None) -> None:
+    def write(self, annotated: Optional[np.ndarray], result: FrameResult) -> None:
         if self.closed:
             raise RuntimeError(f"{self.path}: write after close")
         for person in result.persons:
@@ -448,7 +473,7 @@ class VectorSink:
 
 # ----------------------------------------------------------------------------------------------- MOT
 
-class MotSink:
+class MotSink(SinkBase):
     """MOTChallenge tracks: ``frame,id,x,y,w,h,score,-1,-1,-1`` per confirmed person (``id >= 0``).
 
     ``frame`` is 1-based (``result.index + 1``); ``x, y`` the top-left corner, ``w, h`` the box size in
@@ -463,16 +488,15 @@ class MotSink:
         self.closed = False
         self._file = open(self.path, "w", encoding="utf-8", newline="\n")
 
-    def write(self, result: FrameResult, annotated: Optional[np.ndarray] = None) -> None:
+    def write(self, annotated: Optional[np.ndarray], result: FrameResult) -> None:
         if self.closed:
             raise RuntimeError(f"{self.path}: write after close")
         lines = []
         for person in result.persons:
             if person.track_id < 0:
                 continue
-            x1, y1, x2, y2 = (float(v) for v in person.box)
-            lines.append(f"{result.index + 1},{person.track_id},{x1:.2f},{y1:.2f},{x2 - x1:.2f},{y2 - y1:.2f},"
-                         f"{person.score:.4f},-1,-1,-1\n")
+            # One line format for `run` and `track` (trackers.mot_io), so their files diff cleanly.
+            lines.append(format_track_line(result.index + 1, person.track_id, person.box, person.score) + "\n")
         if lines:
             self._file.write("".join(lines))
             self._file.flush()

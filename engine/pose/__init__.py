@@ -1,4 +1,4 @@
-"""Person detection and pose: frames → persons with boxes and COCO-17 keypoints (DESIGN.md §2, §5).
+"""Person detection and pose: frames → persons with boxes and COCO-17 keypoints (docs/architecture.md).
 
 - ``base``: the backend protocol (``estimate(frames)``, ``__call__(frame)``) and shared conversions;
 - ``keypoint_rcnn``: torchvision Keypoint R-CNN (multi-person; the GPU default);

@@ -10,6 +10,8 @@
 """
 from __future__ import annotations
 
+from engine.vocab import load_vocab
+
 BGR = tuple[int, int, int]
 
 
@@ -46,7 +48,7 @@ GROUP_COLORS: tuple[BGR, ...] = (
     _bgr(255, 0, 255),    # arm: magenta
     _bgr(255, 0, 0),      # head: red
 )
-GROUP_COLOR_BY_NAME: dict[str, BGR] = dict(zip(("foot", "leg", "hip", "hand", "arm", "head"), GROUP_COLORS))
+GROUP_COLOR_BY_NAME: dict[str, BGR] = dict(zip(load_vocab().groups, GROUP_COLORS, strict=True))
 
 WHITE: BGR = (255, 255, 255)
 BLACK: BGR = (0, 0, 0)

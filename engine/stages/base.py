@@ -6,10 +6,16 @@ edits ``result`` in place (the pose stage creates ``result.persons``, the tracke
 ``track_id``, the A2V stage fills part boxes, PaSta, actions and vectors). ``close()`` releases resources;
 it is called once when the run ends, on every stop path. ``describe()`` returns a short human string
 (e.g. "mediapipe (CPU, no download)") for logs, the HUD and the status bar.
+
+Two optional abilities, each a protocol the pipeline checks with ``isinstance``:
+
+- :class:`BatchStage`: ``process_batch(frames, results)`` and the stage's own ``batch_size`` (frames per
+  call, read by the pipeline for every batch, so a stage may change it between batches);
+- :class:`Reconfigurable`: ``reconfigure(config)``, called after ``Pipeline.apply`` changed the config.
 """
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -25,6 +31,22 @@ class Stage(Protocol):
     def close(self) -> None: ...
 
     def describe(self) -> str: ...
+
+
+@runtime_checkable
+class BatchStage(Stage, Protocol):
+    """A stage that can take several queued frames in one call (file sources only)."""
+
+    batch_size: int
+
+    def process_batch(self, frames: Sequence[np.ndarray], results: Sequence[FrameResult]) -> None: ...
+
+
+@runtime_checkable
+class Reconfigurable(Protocol):
+    """A stage that follows live config changes (``Pipeline.apply``)."""
+
+    def reconfigure(self, config) -> None: ...
 
 
 class PassThroughStage:

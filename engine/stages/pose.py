@@ -19,11 +19,11 @@ log = logging.getLogger(__name__)
 
 
 class PoseStage:
-    """Stage protocol (``engine/stage.py``) around a pose backend built from ``config.pose``.
+    """Stage protocol (``engine/stages/base.py``) around a pose backend built from ``config.pose``.
 
     ``backend`` may be given (tests, or a caller that built one already); otherwise it is built for
-    ``config.device``. :meth:`process_batch` runs several frames in one model call (file sources with
-    ``pose.batch_size`` > 1).
+    ``config.device``. :meth:`process_batch` runs up to :attr:`batch_size` frames in one model call
+    (file sources; a :class:`~engine.stages.base.BatchStage`).
     """
 
     name = "pose"
@@ -34,12 +34,16 @@ class PoseStage:
 
         self.config = config
         self.max_persons = config.pose.max_persons
-        self.batch_size = config.pose.batch_size
         if backend is None:
             backend = build_pose_backend(config, resolve_device(config.device))
         self.backend = backend
         self._description = backend.describe()
         log.info("pose stage: %s", self._description)
+
+    @property
+    def batch_size(self) -> int:
+        """Frames per backend call: ``config.pose.batch_size``, read live (``Pipeline.apply`` may change it)."""
+        return self.config.pose.batch_size
 
     def __call__(self, frame: np.ndarray, result: FrameResult) -> None:
         self._fill(result, self.backend(frame))

@@ -26,11 +26,11 @@ import numpy as np
 
 from engine.config import Config
 from engine.types import FrameResult
-from trackers.sort import SortTracker
+from trackers.sort import PARITY_SETTINGS, SortTracker
 
 
 class TrackerStage:
-    """Stage protocol (``engine/stage.py``), name ``"tracker"``."""
+    """Stage protocol (``engine/stages/base.py``), name ``"tracker"``."""
 
     name = "tracker"
 
@@ -59,7 +59,7 @@ class TrackerStage:
         """Apply a changed ``config.tracker`` live (``Pipeline.apply``); live tracks keep their IDs."""
         t = config.tracker
         if t.parity:
-            self.tracker.configure(max_age=1, min_hits=3, iou_threshold=0.3, second_pass=False, parity=True)
+            self.tracker.configure(**PARITY_SETTINGS, second_pass=False, parity=True)
             return
         self.tracker.configure(max_age=t.max_age, min_hits=t.min_hits, iou_threshold=t.iou_threshold,
                                second_pass=t.second_pass, high_score=t.high_score, low_score=t.low_score,

@@ -24,8 +24,10 @@ from engine.config import (
     apply_node,
     apply_override,
 )
+from engine.vocab import load_vocab
 
-MODULES = ("foot", "leg", "hip", "hand", "arm", "head", "verb")
+GROUPS = load_vocab().groups
+MODULES = GROUPS + ("verb",)
 
 
 
@@ -54,7 +56,7 @@ class TrainModelConfig:
 
 @dataclass
 class TrainLoopConfig:
-    modules: list[str] = _list_opt(("foot", "leg", "hip", "hand", "arm", "head"), choices=MODULES,
+    modules: list[str] = _list_opt(GROUPS, choices=MODULES,
                                    help="heads to train (the rest, and the trunk, stay frozen)")
     lr: float = _opt(1e-4, min=0, help="base learning rate (official: 2e-5 .. 2.5e-3 per module)")
     momentum: float = _opt(0.9, min=0)

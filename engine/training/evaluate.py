@@ -2,7 +2,7 @@
 
     python main.py eval --config configs/train/X.yaml --checkpoint runs/train/last.pt [--set k=v ...]
 
-Procedure (REFERENCE.md §3.6): every test image is run once with all its detected persons
+Procedure (docs/hake_facts.md §7): every test image is run once with all its detected persons
 (``data.test_pred``; the ground-truth boxes with score 1 when empty) at its original resolution; PaSta
 and verb probabilities are multiplied by the detection score (``eval.human_score_enhance``); each of the
 93 PaSta and 157 verb classes is scored with ``engine.training.hake_map`` (IoU > 0.3, 11-point AP). Ground truth
@@ -23,7 +23,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from engine.training.data.records import DataError, ImageRecord, PersonRecord
+from engine.training.data.records import NUM_VERBS, DataError, ImageRecord, PersonRecord
 from engine.training.hake_map import class_aps, summarize
 
 log = logging.getLogger("a2v")
@@ -34,7 +34,7 @@ GroundTruth = list  # list over classes of dict image_key -> (M, 4) boxes
 # ---------------------------------------------------------------------------------------- ground truth
 
 def ground_truth_from_records(records: Sequence[ImageRecord], group_slices: Sequence[slice],
-                              num_verbs: int = 157) -> tuple[GroundTruth, GroundTruth]:
+                              num_verbs: int = NUM_VERBS) -> tuple[GroundTruth, GroundTruth]:
     """Per-class GT boxes (PaSta 93, verbs 157) from annotated persons (negatives are ignored)."""
     from engine.training.data.dataset import label_vectors
 
@@ -83,7 +83,7 @@ def load_ground_truth(test_gt: str, splits: Sequence[str],
     if path.suffix == ".pkl":
         pasta = _official_gt(path, group_slices[-1].stop)
         verb_path = path.with_name(path.name.replace("pasta", "verb"))
-        verbs = _official_gt(verb_path, 157)
+        verbs = _official_gt(verb_path, NUM_VERBS)
         return pasta, verbs, []
     result = read_records(path, kind="train", splits=splits)
     pasta, verbs = ground_truth_from_records(result.records, group_slices)

@@ -1,4 +1,4 @@
-"""The official HAKE person-level detection benchmark (REFERENCE.md §3.6), as pure numpy.
+"""The official HAKE person-level detection benchmark (docs/hake_facts.md §7), as pure numpy.
 
 For one class:
 

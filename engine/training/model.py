@@ -24,10 +24,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from engine.a2v.net import GROUP_SIZES, GROUPS, NUM_VERBS
 from engine.training.data.records import DataError
 
-MODULE_SIZES = {"foot": 16, "leg": 15, "hip": 6, "hand": 34, "arm": 8, "head": 14, "verb": 157}
-GROUP_ORDER = ("foot", "leg", "hip", "hand", "arm", "head")
+# Trainable heads and their class counts, from the vocabulary (via PastaNet's layout): six groups + verb.
+MODULE_SIZES = {**dict(zip(GROUPS, GROUP_SIZES)), "verb": NUM_VERBS}
+GROUP_ORDER = GROUPS
 
 
 @dataclass

@@ -7,7 +7,7 @@
 Under torchrun, ``train.batch_images`` is the global batch (a multiple of the process count); every node
 must see the data, the images and ``train.output_dir`` (only global rank 0 writes; all read on resume).
 
-What it does (REFERENCE.md §3.3-3.5):
+What it does (docs/hake_facts.md §6):
 
 - the trunk (ResNet-50 to conv4 and the human layer4) is frozen with BatchNorm in eval mode; only the
   chosen ``train.modules`` (any of foot, leg, hip, hand, arm, head: fc7 + classifier + skeleton CNN of
@@ -83,19 +83,6 @@ def init_distributed(device: str) -> DistInfo:
     if not dist.is_initialized():
         dist.init_process_group(backend=backend)
     return DistInfo(rank=rank, world=world, local_rank=local_rank, initialized=True)
-
-
-def resolve_device(requested: str, local_rank: int) -> str:
-    import torch
-
-    requested = (requested or "auto").strip()
-    if requested == "auto":
-        return f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
-    if requested == "cuda":
-        requested = f"cuda:{local_rank}"
-    if requested.startswith("cuda") and not torch.cuda.is_available():
-        raise TrainError(f"device {requested!r} asked for but CUDA is not available; use --set device=cpu")
-    return requested
 
 
 # ------------------------------------------------------------------------------------------ loss weights
@@ -185,7 +172,9 @@ class Trainer:
         self.config = config
         self.vocab = load_vocab()
         cfg = config.train
-        device = resolve_device(config.device, int(os.environ.get("LOCAL_RANK", "0")))
+        from engine.device import resolve_device
+
+        device = str(resolve_device(config.device, int(os.environ.get("LOCAL_RANK", "0"))))
         self.dist = init_distributed(device)
         self.device = torch.device(device)
         self.progress = cfg.progress if progress is None else progress
@@ -499,7 +488,7 @@ def combine_checkpoints(output: str | Path, modules: dict[str, str | Path], base
     """
     import torch
 
-    from engine.training.model import MODULE_SIZES, _state_dict_of, _torch_load
+    from engine.training.model import GROUP_ORDER, MODULE_SIZES, _state_dict_of, _torch_load
 
     if not modules:
         raise TrainError("combine: name at least one MODULE=CHECKPOINT")
@@ -508,13 +497,12 @@ def combine_checkpoints(output: str | Path, modules: dict[str, str | Path], base
         raise TrainError(f"combine: unknown module {unknown[0]!r}; choose from {', '.join(MODULE_SIZES)}")
     base = base or next(iter(modules.values()))
     state = dict(_state_dict_of(_torch_load(base), base))
-    groups = ("foot", "leg", "hip", "hand", "arm", "head")
     for module, path in modules.items():
         source = _state_dict_of(_torch_load(path), path)
         if module == "verb":
             prefixes = ("verb_cls_scores.",)
         else:
-            g = groups.index(module)
+            g = GROUP_ORDER.index(module)
             prefixes = (f"fc7_parts.{g}.", f"part_cls_scores.{g}.", f"pool2_flat_pose_maps.{g}.")
         taken = [k for k in source if k.startswith(prefixes)]
         if not taken:

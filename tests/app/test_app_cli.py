@@ -36,12 +36,13 @@ def test_screenshot_of_the_whole_window_after_n_frames(qapp, fake_pipeline_stage
     assert pixels.std() > 20                                        # not a blank window
 
 
-def test_screenshot_of_a_bad_source_shows_the_error_and_exits_1(qapp, fake_pipeline_stages, tmp_path, capsys):
+def test_screenshot_of_a_bad_source_shows_the_error_and_exits_2(qapp, fake_pipeline_stages, tmp_path, capsys):
     shot = tmp_path / "shot.png"
     code = run_gui(parse(["--source", str(tmp_path / "missing.mp4"), "--screenshot", str(shot),
                           "--quit-after-frames", "5"]))
-    assert code == 1
-    assert "missing.mp4" in capsys.readouterr().err
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "missing.mp4" in err and [line for line in err.splitlines() if line.startswith("a2v: error: ")]
     assert shot.exists()                                             # the screenshot shows the banner
 
 

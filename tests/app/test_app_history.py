@@ -159,10 +159,10 @@ def test_results_recorder_exports_the_whole_run_across_segments(tmp_path):
     recorder = ResultsRecorder(tmp_path / "run", load_vocab())
     (tmp_path / "run").mkdir()
     for i in range(3):
-        recorder.write(_result(i, [_person(1)]))
+        recorder.write(None, _result(i, [_person(1)]))
     first = recorder.export(tmp_path / "export1")
     for i in range(3, 5):
-        recorder.write(_result(i, [_person(1), _person(2)]))
+        recorder.write(None, _result(i, [_person(1), _person(2)]))
     recorder.close()  # the pipeline closes its sinks at the end of the run
     recorder.export(tmp_path / "export2")
     assert [p.name for p in first] == ["results.jsonl", "tracks.txt", "vectors.npz"]
@@ -187,7 +187,7 @@ def test_recording_can_stop_while_another_thread_writes(tmp_path):
         i = 0
         while not stop.is_set():
             try:
-                sink.write(_result(i, []), frame)
+                sink.write(frame, _result(i, []))
             except Exception as exc:  # noqa: BLE001
                 errors.append(exc)
             i += 1

@@ -56,8 +56,66 @@ def test_int_accepted_for_float_and_kept_float():
     assert isinstance(config.pose.score_threshold, float)
 
 
-def test_shipped_configs_load():
-    from engine.paths import ROOT
+def _leaves(node, prefix=()):
+    """``((section, key, ...), value)`` for every scalar or list in a YAML mapping."""
+    for key, value in node.items():
+        if isinstance(value, dict):
+            yield from _leaves(value, prefix + (key,))
+        else:
+            yield prefix + (key,), value
 
-    for path in sorted((ROOT / "configs").glob("*.yaml")):
-        load_config(path)
+
+def _assert_file_values_loaded(path, config):
+    """Every value written in the file is the value the loaded config holds (nothing dropped or retyped)."""
+    import yaml
+
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert isinstance(data, dict) and data, path
+    for keys, value in _leaves(data):
+        loaded = config
+        for key in keys:
+            loaded = getattr(loaded, key)
+        if isinstance(value, float) or isinstance(loaded, float):
+            assert loaded == pytest.approx(value), (path.name, keys)
+        else:
+            assert loaded == value, (path.name, keys, loaded, value)
+
+
+def test_shipped_inference_configs_load_with_their_values():
+    from engine.paths import CONFIGS
+
+    paths = sorted(CONFIGS.glob("*.yaml"))
+    assert [p.name for p in paths] == ["default.yaml", "gpu.yaml"]
+    for path in paths:
+        _assert_file_values_loaded(path, load_config(path))
+    gpu = load_config(CONFIGS / "gpu.yaml")
+    assert (gpu.device, gpu.pose.backend, gpu.pose.batch_size, gpu.a2v.mode) == ("cuda", "keypoint_rcnn", 4, "parity")
+    assert gpu.tracker.max_age == Config().tracker.max_age  # untouched sections keep the defaults
+    default = load_config(CONFIGS / "default.yaml")
+    assert default == Config() and default.device == "auto" and default.tracker.parity is False
+
+
+# The official per-module recipe (docs/hake_facts.md §6): learning rate and schedule of each head.
+OFFICIAL_RECIPE = {"foot": (1e-4, "cosine"), "leg": (2e-5, "constant"), "hip": (2e-5, "cosine"),
+                   "hand": (1e-4, "constant"), "arm": (5e-5, "constant"), "head": (5e-5, "constant"),
+                   "verb": (2.5e-3, "cosine")}
+
+
+def test_shipped_training_configs_load_with_the_official_recipe():
+    from engine.paths import CONFIGS
+    from engine.training.config import MODULES, load_train_config
+
+    paths = {p.stem: p for p in sorted((CONFIGS / "train").glob("*.yaml"))}
+    assert set(paths) == set(MODULES) | {"synthetic"}  # one recipe per trainable head + the offline check
+    for name, path in paths.items():
+        config = load_train_config(path)
+        _assert_file_values_loaded(path, config)
+        if name == "synthetic":
+            assert config.train.modules == list(MODULES[:-1]) and config.model.init == ""
+            assert config.train.epochs == 6 and config.train.cache_features is True
+            continue
+        lr, schedule = OFFICIAL_RECIPE[name]
+        assert config.train.modules == [name], name
+        assert config.train.lr == pytest.approx(lr) and config.train.schedule == schedule, name
+        assert config.train.epochs == 100 and config.train.batch_images == 1, name
+        assert config.train.output_dir == f"runs/train/{name}", name

@@ -59,7 +59,7 @@ class RecordingSink:
         self.closed = 0
         self.fail_at = fail_at
 
-    def write(self, result, annotated) -> None:
+    def write(self, annotated, result) -> None:
         if self.fail_at is not None and result.index == self.fail_at:
             raise OSError(28, "No space left on device")
         self.indices.append(result.index)
@@ -230,8 +230,9 @@ def test_apply_changes_config_live():
 class BatchStage(PassThroughStage):
     """Records the batches it is given, to check file sources batch frames and keep their order."""
 
-    def __init__(self) -> None:
+    def __init__(self, batch_size: int = 4) -> None:
         super().__init__("batcher")
+        self.batch_size = batch_size
         self.batches: list[list[int]] = []
 
     def process_batch(self, frames, results) -> None:
@@ -240,13 +241,13 @@ class BatchStage(PassThroughStage):
 
 def test_batching_stage_gets_frames_in_order():
     config = Config()
-    config.pose.batch_size = 4
-    stage, sink = BatchStage(), RecordingSink()
+    config.pose.batch_size = 1  # the stage's own batch_size counts, not the pose config
+    stage, sink = BatchStage(batch_size=4), RecordingSink()
     pipe = Pipeline(ListSource(40), [stage, PassThroughStage("slow", 1.0)], sinks=[sink], config=config,
                     render=None)
     pipe.run()
     assert sink.indices == list(range(40))
-    assert all(len(b) <= 4 for b in stage.batches)
+    assert all(len(b) <= 4 for b in stage.batches) and any(len(b) > 1 for b in stage.batches)
     flat = [i for b in stage.batches for i in b]
     single = [i for i in range(40) if i not in flat]
     assert sorted(flat + single) == list(range(40))
@@ -288,3 +289,25 @@ def test_hold_at_end_waits_for_a_seek_then_plays_on():
     assert sink.indices[20:] == list(range(15, 20))
     pipe.stop()
     assert pipe.join(2.0) and sink.closed == 1
+
+
+def test_protocols_describe_the_real_parts(tmp_path):
+    """The pipeline's seams are typed: shipped sources, sinks and stages satisfy the protocols it checks."""
+    from engine.io.sinks import JsonlSink, MotSink, Sink
+    from engine.io.sources import open_source
+    from engine.io.sources.base import SourceLike
+    from engine.io.sources.synthetic import SyntheticSource
+    from engine.paths import SAMPLE_CLIP
+    from engine.stages.base import BatchStage as BatchProtocol
+    from engine.stages.base import Reconfigurable
+    from engine.stages.tracker import TrackerStage
+    from engine.vocab import load_vocab
+
+    with open_source(str(SAMPLE_CLIP)) as clip:
+        assert isinstance(clip, SourceLike) and clip.can_seek and not clip.is_live
+    assert isinstance(SyntheticSource(1, (32, 32)), SourceLike) and isinstance(ListSource(1), SourceLike)
+    with JsonlSink(tmp_path / "r.jsonl", load_vocab()) as jsonl, MotSink(tmp_path / "t.txt") as mot:
+        assert isinstance(jsonl, Sink) and isinstance(mot, Sink)
+    assert jsonl.closed and mot.closed  # leaving the block closed them
+    assert isinstance(TrackerStage(Config()), Reconfigurable)
+    assert not isinstance(PassThroughStage(), BatchProtocol) and isinstance(BatchStage(), BatchProtocol)

@@ -38,3 +38,22 @@ def test_malformed_vocab_is_refused(tmp_path):
     path.write_text("parts: []\ngroups:\n  - name: foot\n    parts: []\n    states: [a, b]\nactions: [x]\n")
     with pytest.raises(VocabularyError, match="must end with 'no_interaction'"):
         load_vocab(path)
+
+
+def test_every_room_takes_groups_and_sizes_from_the_vocabulary():
+    """One source: the group names and sizes each room uses are the vocabulary's, in its order."""
+    from engine.a2v import net
+    from engine.render import annotate, colors
+    from engine.training import config as train_config
+    from engine.training import model
+    from engine.training.data import records
+
+    vocab = load_vocab()
+    assert (net.GROUPS, net.GROUP_SIZES, net.GROUP_PARTS) == (vocab.groups, vocab.group_sizes, vocab.group_parts)
+    assert (net.NUM_PASTA, net.NUM_VERBS, net.NUM_PARTS) == (93, 157, 10)
+    assert model.MODULE_SIZES == {**dict(zip(vocab.groups, vocab.group_sizes)), "verb": len(vocab.actions)}
+    assert train_config.MODULES == vocab.groups + ("verb",)
+    assert tuple(train_config.TrainLoopConfig().modules) == vocab.groups
+    assert records.GROUPS == vocab.groups and records.NUM_VERBS == len(vocab.actions)
+    assert list(colors.GROUP_COLOR_BY_NAME) == list(vocab.groups)
+    assert set(annotate._GROUP_SIDES) == set(vocab.groups)  # a label side for every group, no stale name

@@ -236,6 +236,15 @@ def test_second_pass_keeps_a_track_through_low_scores_but_never_starts_one():
     assert alone.num_tracks == 0
 
 
+def test_parity_settings_live_in_one_place():
+    from trackers.sort import PARITY_SETTINGS
+
+    assert PARITY_SETTINGS == {"max_age": 1, "min_hits": 3, "iou_threshold": 0.3}
+    tracker = SortTracker.parity()
+    assert (tracker.max_age, tracker.min_hits, tracker.iou_threshold) == (1, 3, 0.3) and tracker.parity_mode
+    assert SortTracker.parity(max_age=5).max_age == 5 and SortTracker.parity(max_age=5).min_hits == 3
+
+
 def test_parity_mode_follows_the_original_rules():
     tracker = SortTracker.parity()
     assert (tracker.max_age, tracker.min_hits, tracker.iou_threshold) == (1, 3, 0.3)

@@ -6,6 +6,7 @@ Ground truth for TUD-Campus and TUD-Stadtmitte ships inside the motmetrics wheel
 import functools
 import importlib.util
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -166,9 +167,28 @@ def test_bench_runs_on_a_small_mot_folder(tmp_path, capsys):
     det = tmp_path / "SEQ-1" / "det" / "det.txt"
     det.parent.mkdir(parents=True)
     det.write_text("".join(f"{f},-1,{10 + f},20,40,100,0.9,-1,-1,-1\n" for f in range(1, 31)))
-    assert bench.main(["--mot-dir", str(tmp_path), "--repeats", "1", "--json"]) == 0
-    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert result["parity"]["frames"] == 30 and result["default"]["fps"] > 0
+    assert bench.main(["--mot-dir", str(tmp_path), "--repeats", "1", "--json", "-"]) == 0
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)  # stdout is the JSON alone; the table went to stderr
+    assert "SEQ-1" in captured.err
+    assert result["parity"]["frames"] == 30 and result["default"]["frames"] == 30
+    for mode in ("parity", "default"):
+        assert math.isfinite(result[mode]["fps"]) and result[mode]["fps"] > 0
+        assert math.isfinite(result[mode]["seconds"]) and result[mode]["seconds"] > 0
+    out = tmp_path / "deep" / "tracker.json"
+    assert bench.main(["--mot-dir", str(tmp_path), "--repeats", "1", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["parity"]["frames"] == 30
+
+
+def test_bench_needs_a_mot_dir_and_says_so(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        bench.main(["--repeats", "1"])
+    assert stop.value.code == 2 and "--mot-dir" in capsys.readouterr().err
+    assert bench.main(["--mot-dir", str(tmp_path / "absent")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("a2v: error: --mot-dir") and "not a folder" in err and err.count("\n") == 1
+    assert bench.main(["--mot-dir", str(tmp_path)]) == 2
+    assert "no */det/det.txt inside" in capsys.readouterr().err
 
 
 def test_cli_defaults_match_the_config_defaults():

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -79,6 +79,28 @@ def _scale_to_uint8(array: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------- base
+
+@runtime_checkable
+class SourceLike(Protocol):
+    """What :class:`engine.pipeline.Pipeline` needs of a source (every :class:`Source` is one).
+
+    ``read()`` the next :class:`Frame` or None at the end (``end_reason`` then says why); ``is_live``
+    (camera/stream: frames are dropped, never paced or batched); ``can_seek`` and ``seek(index)`` (files
+    and images); ``dropped`` frames a live source overwrote; ``name`` for messages; ``close()`` once.
+    """
+
+    name: str
+    is_live: bool
+    can_seek: bool
+    dropped: int
+    end_reason: str
+
+    def read(self) -> Optional[Frame]: ...
+
+    def seek(self, index: int) -> None: ...
+
+    def close(self) -> None: ...
+
 
 class Source:
     """Base class of every source.

@@ -32,6 +32,11 @@ class SyntheticSource:
         self._next += 1
         return self._frame_type(index=index, timestamp=index / self.fps, image=self._image.copy())
 
+    def seek(self, index: int) -> None:
+        from engine.io.sources.base import SourceError
+
+        raise SourceError(f"{self.name}: this source cannot seek")
+
     def close(self) -> None:
         pass
 

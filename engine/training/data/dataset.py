@@ -22,6 +22,7 @@ import numpy as np
 
 from engine.training.data.records import (
     GROUPS,
+    NUM_VERBS,
     DataError,
     ImageRecord,
     PersonRecord,
@@ -54,7 +55,7 @@ class PersonBatch:
     person_ids: np.ndarray
 
 
-def label_vectors(person: PersonRecord, group_slices: Sequence[slice], num_verbs: int = 157,
+def label_vectors(person: PersonRecord, group_slices: Sequence[slice], num_verbs: int = NUM_VERBS,
                   verb_no_interaction: int = 57) -> tuple[np.ndarray, np.ndarray]:
     """(93,) PaSta and (157,) verb multi-hot vectors of one person (negatives: no_interaction only)."""
     num_pasta = group_slices[-1].stop
@@ -137,7 +138,7 @@ def build_batch(record: ImageRecord, image_index: int, person_ids: Sequence[int]
     scores = np.zeros(n, np.float32)
     num_pasta = group_slices[-1].stop
     pasta = np.zeros((n, num_pasta), np.float32)
-    verbs = np.zeros((n, 157), np.float32)
+    verbs = np.zeros((n, NUM_VERBS), np.float32)
     for row, pid in enumerate(person_ids):
         person = record.persons[pid]
         boxes[row] = person.box * scale
@@ -170,7 +171,7 @@ def label_counts(records: Sequence[ImageRecord], group_slices: Sequence[slice]) 
     """Positive counts per PaSta (93,) and verb (157,) class over every person, and the person count."""
     num_pasta = group_slices[-1].stop
     pasta = np.zeros(num_pasta, np.int64)
-    verbs = np.zeros(157, np.int64)
+    verbs = np.zeros(NUM_VERBS, np.int64)
     total = 0
     for record in records:
         for person in record.persons:

@@ -112,7 +112,7 @@ def read_json(path: str | Path, kind: str | None = None, splits: Iterable[str] =
         raise DataError(f"{path}: not a readable JSON file ({exc})") from None
     if not isinstance(data, Mapping) or data.get("format") != FORMAT or not isinstance(data.get("images"), Mapping):
         raise DataError(f"{path}: expected {{\"format\": \"{FORMAT}\", \"kind\": ..., \"images\": {{...}}}} "
-                        "(see engine/data/json_format.py)")
+                        "(see engine/training/data/json_format.py)")
     kind = kind or data.get("kind", "train")
     if kind not in KINDS:
         raise DataError(f"{path}: kind must be one of {', '.join(KINDS)}, got {kind!r}")

@@ -1,4 +1,4 @@
-"""Readers and writers for the official HAKE-Activity2Vec v1 LMDBs (REFERENCE.md §3.3).
+"""Readers and writers for the official HAKE-Activity2Vec v1 LMDBs (docs/hake_facts.md §6).
 
 - ``Trainval_HAKE`` ("train" kind): key ``"<split>/<file>"``; value = a pickled list of per-person dicts
   (EasyDict in the official files) with ``gt_flag``, ``human_bbox`` [4] xyxy, ``part_bboxes`` (10x5 with a
@@ -26,6 +26,7 @@ import numpy as np
 from engine.training.data import safe_pickle
 from engine.training.data.records import (
     GROUPS,
+    NUM_VERBS,
     DataError,
     ImageRecord,
     PersonRecord,
@@ -61,7 +62,7 @@ def _get(anno, name, default=None):
 
 
 def parse_person(anno, kind: str, where: str, group_sizes: Optional[dict[str, int]] = None,
-                 num_verbs: int = 157) -> PersonRecord:
+                 num_verbs: int = NUM_VERBS) -> PersonRecord:
     """One official per-person dict -> PersonRecord (raises RecordError naming ``where`` and the field)."""
     if not isinstance(anno, Mapping):
         raise RecordError(f"{where}: expected a dict per person, got {type(anno).__name__} "

@@ -3,7 +3,7 @@
 One ``ImageRecord`` per image, holding ``PersonRecord`` entries. Shapes and units:
 
 - ``box`` (4,) float32 xyxy pixels of the person;
-- ``part_boxes`` (10, 4) float32 xyxy pixels in the part order of ``shared/hake/parts.tsv`` or None
+- ``part_boxes`` (10, 4) float32 xyxy pixels in the part order of docs/hake_facts.md §1, or None
   (None: the loader tiles the person box 10 times, as the official loader does);
 - ``keypoints`` (17, 3) float32 COCO-17 x, y, score or None;
 - ``verbs``: indices into the 157 actions (empty list = no_interaction, index 57);
@@ -20,8 +20,11 @@ from typing import Optional
 
 import numpy as np
 
-GROUPS = ("foot", "leg", "hip", "hand", "arm", "head")
-NUM_PARTS = 10
+from engine.vocab import load_vocab
+
+GROUPS = load_vocab().groups  # foot, leg, hip, hand, arm, head: the keys of PersonRecord.pasta
+NUM_PARTS = len(load_vocab().parts)
+NUM_VERBS = len(load_vocab().actions)
 NUM_KEYPOINTS = 17
 
 

@@ -1,6 +1,7 @@
 """A2V public API, modes, the pipeline stage (stride carry, no-weights mode) and the benchmark command."""
 import json
 import logging
+import math
 
 import numpy as np
 import pytest
@@ -166,3 +167,6 @@ def test_benchmark_command_runs_and_compares_with_the_baseline(tmp_path):
     assert {"baseline_persons_per_s", "parity_persons_per_s", "fast_persons_per_s", "parity_speedup"} <= \
         set(report["rows"][0])
     assert report["parity_vs_baseline"]["pasta"] < 1e-4
+    row = report["rows"][0]
+    for key in ("baseline_persons_per_s", "parity_persons_per_s", "fast_persons_per_s", "parity_speedup"):
+        assert math.isfinite(row[key]) and row[key] > 0, (key, row)  # a median of 0 or NaN would fail here

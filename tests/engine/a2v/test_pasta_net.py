@@ -256,3 +256,18 @@ def test_fp16_autocast_on_cuda_is_close_to_fp32(net):
         with torch.autocast("cuda", dtype=torch.float16):
             half = model(*inputs)
     torch.testing.assert_close(half.pasta_probs.float(), ref.pasta_probs, atol=2e-2, rtol=0)
+
+
+def test_heads_match_the_vocabulary_file(net):
+    """The network's head sizes are read from the vocabulary file: a new state there changes the net."""
+    import yaml
+
+    from engine.paths import VOCAB_PATH
+
+    data = yaml.safe_load(VOCAB_PATH.read_text(encoding="utf-8"))
+    sizes = [len(group["states"]) for group in data["groups"]]
+    assert sizes == [16, 15, 6, 34, 8, 14]  # the official checkpoint's heads
+    assert [layer.out_features for layer in net.part_cls_scores] == sizes
+    assert len(net.fc7_parts) == len(net.pool2_flat_pose_maps) == len(data["groups"])
+    assert net.verb_cls_scores.out_features == len(data["actions"]) == 157
+    assert net.verb_cls_scores.in_features == 512 * len(data["groups"])

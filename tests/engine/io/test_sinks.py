@@ -55,7 +55,7 @@ def test_video_round_trip_is_h264_with_every_frame_and_even_size(tmp_path, caplo
     sink = VideoSink(path, fps=25, size=None)
     colours = [(0, 0, 255), (0, 255, 0), (255, 0, 0), (255, 255, 255), (0, 0, 0)] * 2 + [(128, 128, 128)]
     for i, colour in enumerate(colours):  # 11 frames of an odd size, 65x47
-        sink.write(_result(i, size=(65, 47)), np.full((47, 65, 3), colour, np.uint8))
+        sink.write(np.full((47, 65, 3), colour, np.uint8), _result(i, size=(65, 47)))
     sink.close()
     sink.close()  # idempotent
     codec, frames = _decode(path)
@@ -70,8 +70,8 @@ def test_video_round_trip_is_h264_with_every_frame_and_even_size(tmp_path, caplo
 def test_video_size_from_first_frame_and_later_sizes_are_resized(tmp_path):
     path = tmp_path / "sidebar.mp4"
     sink = VideoSink(path, fps=30)
-    sink.write(_result(0), np.zeros((48, 96, 3), np.uint8))  # e.g. frame + sidebar decides the size
-    sink.write(_result(1), np.zeros((40, 64, 3), np.uint8))
+    sink.write(np.zeros((48, 96, 3), np.uint8), _result(0))  # e.g. frame + sidebar decides the size
+    sink.write(np.zeros((40, 64, 3), np.uint8), _result(1))
     sink.close()
     _, frames = _decode(path)
     assert [f.shape for f in frames] == [(48, 96, 3)] * 2
@@ -85,7 +85,7 @@ def test_video_timed_by_timestamps_for_live_sources(tmp_path):
     for i, t in enumerate(times):
         result = _result(i)
         result.timestamp = t
-        sink.write(result, np.full((48, 64, 3), 40 * i, np.uint8))
+        sink.write(np.full((48, 64, 3), 40 * i, np.uint8), result)
     sink.close()
     with av.open(str(path)) as container:
         decoded = [round(f.time, 3) for f in container.decode(video=0)]
@@ -97,7 +97,7 @@ def test_video_falls_back_to_mp4v_with_a_stated_warning(tmp_path, monkeypatch):
     path = tmp_path / "fallback.mp4"
     sink = VideoSink(path, fps=25)
     for i in range(6):
-        sink.write(_result(i), np.full((48, 64, 3), 30 * i, np.uint8))
+        sink.write(np.full((48, 64, 3), 30 * i, np.uint8), _result(i))
     sink.close()
     assert sink.codec == "mp4v" and any("mp4v" in w and "H.264" in w for w in sink.warnings)
     codec, frames = _decode(path)
@@ -110,7 +110,7 @@ def test_video_is_decodable_when_closed_after_an_exception(tmp_path):
     with pytest.raises(RuntimeError, match="stage blew up"):
         try:
             for i in range(3):
-                sink.write(_result(i), np.full((48, 64, 3), 50 * i, np.uint8))
+                sink.write(np.full((48, 64, 3), 50 * i, np.uint8), _result(i))
             raise RuntimeError("stage blew up")
         finally:
             sink.close()
@@ -121,7 +121,7 @@ def test_video_is_decodable_when_closed_after_an_exception(tmp_path):
 def test_video_needs_a_rendered_frame(tmp_path):
     sink = VideoSink(tmp_path / "x.mp4", fps=25)
     with pytest.raises(ValueError, match="renderer"):
-        sink.write(_result(0), None)
+        sink.write(None, _result(0))
     sink.close()
     assert not (tmp_path / "x.mp4").exists()  # nothing written, nothing left behind
 
@@ -139,9 +139,9 @@ def test_jsonl_lines_parse_and_hold_the_documented_fields(tmp_path):
     walker.actions[VOCAB.action_no_interaction] = 0.99  # the most likely, but never listed
     walker.actions[0] = float("nan")
     unconfirmed = _person(track_id=-1, with_pasta=False, seed=2)
-    sink.write(_result(0, [walker, unconfirmed]))
+    sink.write(None, _result(0, [walker, unconfirmed]))
     assert len(path.read_text().splitlines()) == 1  # flushed before close: a killed run keeps whole lines
-    sink.write(_result(1, []))
+    sink.write(None, _result(1, []))
     sink.close()
     sink.close()
 
@@ -169,7 +169,7 @@ def test_jsonl_non_finite_values_stay_valid_json(tmp_path):
     person = _person(with_pasta=False)
     person.keypoints[0, 0] = np.nan
     person.score = float("inf")
-    sink.write(_result(0, [person]))
+    sink.write(None, _result(0, [person]))
     sink.close()
     record = json.loads(path.read_text())["persons"][0]  # strict JSON: no NaN / Infinity tokens
     assert record["keypoints"][0][0] is None and record["score"] is None
@@ -186,7 +186,7 @@ def test_vectors_npz_shapes_and_values(tmp_path, chunk_rows):
         persons = [_person(track_id=t, seed=10 * frame + t, language_dim=768) for t in (0, 1)]
         persons.append(_person(track_id=5, with_pasta=False))  # no PaSta: no row
         expected += [(frame, p) for p in persons[:2]]
-        sink.write(_result(frame, persons))
+        sink.write(None, _result(frame, persons))
     assert not path.exists()  # written on close only
     sink.close()
     sink.close()
@@ -208,8 +208,8 @@ def test_vectors_npz_is_written_atomically(tmp_path, monkeypatch):
     path = tmp_path / "vectors.npz"
     path.write_bytes(b"previous run")
     sink = VectorSink(path, VOCAB, chunk_rows=1)
-    sink.write(_result(0, [_person()]))
-    sink.write(_result(1, [_person()]))
+    sink.write(None, _result(0, [_person()]))
+    sink.write(None, _result(1, [_person()]))
 
     def disk_full(target):
         target.write_bytes(b"half an archive")
@@ -225,7 +225,7 @@ def test_vectors_npz_is_written_atomically(tmp_path, monkeypatch):
 def test_vectors_npz_with_no_rows_still_loads(tmp_path):
     path = tmp_path / "v.npz"
     sink = VectorSink(path)
-    sink.write(_result(0, [_person(with_pasta=False)]))
+    sink.write(None, _result(0, [_person(with_pasta=False)]))
     sink.close()
     data = np.load(path)
     assert data["pasta"].shape == (0, 93) and data["frame"].shape == (0,)
@@ -236,12 +236,26 @@ def test_vectors_npz_with_no_rows_still_loads(tmp_path):
 def test_mot_lines_confirmed_tracks_only_one_based(tmp_path):
     path = tmp_path / "tracks.txt"
     sink = MotSink(path)
-    sink.write(_result(0, [_person(track_id=4, with_pasta=False), _person(track_id=-1, with_pasta=False)]))
-    sink.write(_result(9, [_person(track_id=2, with_pasta=False)]))
+    sink.write(None, _result(0, [_person(track_id=4, with_pasta=False), _person(track_id=-1, with_pasta=False)]))
+    sink.write(None, _result(9, [_person(track_id=2, with_pasta=False)]))
     sink.close()
     sink.close()
     lines = path.read_text().splitlines()
     assert lines == ["1,4,10.00,20.00,40.50,100.25,0.8765,-1,-1,-1", "10,2,10.00,20.00,40.50,100.25,0.8765,-1,-1,-1"]
+
+
+def test_mot_lines_are_the_track_command_format(tmp_path):
+    """`run` (MotSink) and `track` write one format: trackers.mot_io.format_track_line."""
+    from trackers.mot_io import format_track_line
+
+    person = _person(track_id=3, with_pasta=False)
+    person.score = 0.5  # .4f would write 0.5000, the track command writes 0.5
+    path = tmp_path / "tracks.txt"
+    sink = MotSink(path)
+    sink.write(None, _result(4, [person]))
+    sink.close()
+    assert path.read_text().splitlines() == [format_track_line(5, 3, person.box, person.score)]
+    assert path.read_text().split(",")[6] == "0.5"
 
 
 def test_mot_file_reads_with_motmetrics(tmp_path):
@@ -249,7 +263,7 @@ def test_mot_file_reads_with_motmetrics(tmp_path):
     path = tmp_path / "tracks.txt"
     sink = MotSink(path)
     for frame in range(3):
-        sink.write(_result(frame, [_person(track_id=1, with_pasta=False)]))
+        sink.write(None, _result(frame, [_person(track_id=1, with_pasta=False)]))
     sink.close()
     table = mm.io.loadtxt(str(path), fmt="mot15-2D")
     assert len(table) == 3 and list(table.index.get_level_values(0)) == [1, 2, 3]
@@ -265,7 +279,7 @@ def test_open_sinks_builds_each_requested_sink_and_creates_folders(tmp_path):
     assert [s.name for s in sinks] == ["video", "results", "vectors", "tracks"]
     for i in range(4):
         for sink in sinks:
-            sink.write(_result(i, [_person(track_id=1)]), np.zeros((48, 64, 3), np.uint8))
+            sink.write(np.zeros((48, 64, 3), np.uint8), _result(i, [_person(track_id=1)]))
     assert close_all(sinks) == []
     assert len(_decode(out / "a.mp4")[1]) == 4
     assert len((out / "r.jsonl").read_text().splitlines()) == 4

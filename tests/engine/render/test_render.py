@@ -1,7 +1,9 @@
-"""Overlays: draw known FrameResults and check pixels and the strings printed (engine/render.py)."""
+"""Overlays: draw known FrameResults and check pixels and the strings printed (engine/render/)."""
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
 
 import numpy as np
 import pytest
@@ -343,9 +345,11 @@ def test_render_section_of_default_config_matches_the_dataclass():
 
 
 def test_render_bench_prints_median_and_p90(capsys):
-    assert bench_main(["--size", "320x180", "--persons", "2", "--frames", "3", "--json"]) == 0
-    out = capsys.readouterr().out
-    assert '"median_ms"' in out and '"p90_ms"' in out
+    assert bench_main(["--size", "320x180", "--persons", "2", "--frames", "5", "--json", "-"]) == 0
+    report = json.loads(capsys.readouterr().out)  # --json -: stdout is the JSON alone
+    for key in ("median_ms", "p90_ms", "cpu_median_ms"):
+        assert math.isfinite(report[key]) and report[key] > 0, (key, report)
+    assert report["median_ms"] <= report["p90_ms"] and report["frames"] == 5
 
 
 def test_synthetic_result_drives_every_element():

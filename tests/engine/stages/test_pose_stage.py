@@ -46,6 +46,44 @@ class _FixedBackend(BasePoseBackend):
         self.closed = True
 
 
+def test_pose_stage_owns_its_batch_size_and_the_pipeline_uses_it():
+    """The pipeline batches by the stage's ``batch_size`` (from ``pose.batch_size``, followed live)."""
+    from engine.pipeline import Pipeline
+    from engine.stages.base import BatchStage, PassThroughStage
+
+    config = load_config(overrides=["pose.batch_size=3"])
+    backend = _FixedBackend([_person(0, 0, 10, 20)])
+    calls = []
+    backend_estimate = backend.estimate
+    backend.estimate = lambda frames: (calls.append(len(frames)), backend_estimate(frames))[1]
+    stage = PoseStage(config, backend=backend)
+    assert isinstance(stage, BatchStage) and stage.batch_size == 3
+
+    class Frames:
+        name, is_live, can_seek, dropped, end_reason = "frames", False, False, 0, ""
+
+        def __init__(self):
+            self.i = 0
+
+        def read(self):
+            from engine.io.sources.base import Frame
+
+            self.i += 1
+            return Frame(self.i - 1, 0.0, np.zeros((8, 8, 3), np.uint8)) if self.i <= 30 else None
+
+        def seek(self, index):
+            raise ValueError("no")
+
+        def close(self):
+            pass
+
+    pipe = Pipeline(Frames(), [stage, PassThroughStage("slow", 1.0)], config=config, render=None)
+    pipe.run()
+    assert pipe.frames_done == 30 and max(calls) == 3 and sum(calls) == 30
+    config.pose.batch_size = 5
+    assert stage.batch_size == 5
+
+
 def test_mediapipe_stage_fills_persons_and_says_how_it_ran(astronaut):
     config = load_config(overrides=["pose.backend=mediapipe", "device=cpu"])
     stage = PoseStage(config)
@@ -152,6 +190,21 @@ def test_resolve_device():
     assert resolve_device(None).type == expected_auto
     with pytest.raises(DeviceError, match="unknown device; use auto, cpu, cuda or cuda:N"):
         resolve_device("gpu")
+
+
+def test_resolve_device_local_rank_picks_this_process_gpu(monkeypatch):
+    """Under torchrun, ``auto`` and ``cuda`` mean cuda:LOCAL_RANK; an explicit index is kept."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    assert resolve_device("auto", local_rank=2) == torch.device("cuda:2")
+    assert resolve_device("cuda", local_rank=3) == torch.device("cuda:3")
+    assert resolve_device("cuda:1", local_rank=3) == torch.device("cuda:1")
+    assert resolve_device("auto") == torch.device("cuda:0")
+    assert resolve_device("cpu", local_rank=2) == torch.device("cpu")
+    with pytest.raises(DeviceError, match="there is no GPU 4"):
+        resolve_device("cuda", local_rank=4)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto", local_rank=2) == torch.device("cpu")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")

@@ -91,13 +91,15 @@ def test_eval_command_errors_are_one_line(tmp_path, capsys):
     config.write_text("data:\n  test_gt: nowhere/Test_GT\n  image_root: nowhere\n")
     args = argparse.Namespace(config=str(config), overrides=[], checkpoint=str(tmp_path / "missing.pt"),
                               device="cpu", out=None, quiet=True)
-    assert eval_command(args) == 2
+    from engine.cli.common import run_command
+
+    assert run_command(eval_command, args) == 2
     assert "missing.pt: checkpoint not found" in capsys.readouterr().err
     (tmp_path / "fake.pt").write_bytes(b"x")
     args.checkpoint = str(tmp_path / "fake.pt")
-    assert eval_command(args) == 2
+    assert run_command(eval_command, args) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: nowhere/Test_GT: LMDB not found") and err.count("\n") == 1
+    assert err.startswith("a2v: error: nowhere/Test_GT: LMDB not found") and err.count("\n") == 1
     args.config = str(tmp_path / "absent.yaml")
-    assert eval_command(args) == 2
+    assert run_command(eval_command, args) == 2
     assert "cannot read config" in capsys.readouterr().err

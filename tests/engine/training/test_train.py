@@ -183,7 +183,10 @@ def test_two_process_torchrun_matches_one_process(small, tmp_path):
 
 
 def _run_train_command(config: Path, *overrides: str) -> int:
-    return train_command(argparse.Namespace(config=str(config), overrides=list(overrides), device="cpu", quiet=True))
+    from engine.cli.common import run_command
+
+    args = argparse.Namespace(config=str(config), overrides=list(overrides), device="cpu", quiet=True)
+    return run_command(train_command, args)
 
 
 def test_bad_setups_fail_with_one_clear_line(small, tmp_path, capsys):
@@ -200,7 +203,7 @@ def test_bad_setups_fail_with_one_clear_line(small, tmp_path, capsys):
     for overrides, message in cases:
         assert _run_train_command(config, *overrides) == 2, overrides
         err = capsys.readouterr().err
-        assert message in err and err.count("\n") == 1, (overrides, err)
+        assert message in err and err.startswith("a2v: error: ") and err.count("\n") == 1, (overrides, err)
     assert _run_train_command(tmp_path / "absent.yaml") == 2
     assert "absent.yaml: cannot read config" in capsys.readouterr().err
 

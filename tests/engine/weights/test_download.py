@@ -133,11 +133,13 @@ def test_cli_fetch_failure_is_a_short_block_with_the_right_command(server, entry
     routes, base = server
     entry_factory(name="test_404", filename="test_404.pth", url=f"{base}/missing.pth", sha256="2" * 64)
     monkeypatch.setenv("A2V_DOWNLOAD_TIMEOUT", "2")
-    assert main(["fetch", "test_404", "--quiet"]) == 1
+    assert main(["fetch", "test_404", "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: weights 'test_404'") and "HTTP 404" in err.splitlines()[0]
+    assert err.startswith("weights 'test_404'") and "HTTP 404" in err.splitlines()[0]
     assert "python main.py weights import test_404 /path/to/test_404.pth" in err
-    assert len(err.splitlines()) <= 8 and ".part" not in err and "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("a2v: error: test_404: ") and "HTTP 404" in last and "steps above" in last
+    assert len(err.splitlines()) <= 9 and ".part" not in err and "Traceback" not in err
 
 
 # ---------------------------------------------------------------------------------------------- OneDrive
@@ -283,7 +285,7 @@ def test_offline_flag_opens_no_socket(server, entry_factory, no_sockets, capsys,
 
     routes, base = server
     entry_factory(name="test_off", filename="test_off.pth", url=f"{base}/off.pth", sha256="4" * 64, auto_fetch=True)
-    assert main.main(["--offline", "weights", "fetch", "test_off"]) == 1
+    assert main.main(["--offline", "weights", "fetch", "test_off"]) == 2
     err = capsys.readouterr().err
     assert "downloads are off (--offline / A2V_OFFLINE=1)" in err
     assert "python main.py weights import test_off" in err

@@ -255,7 +255,9 @@ def _cli(argv, capsys):
 
     register_cli(parser.add_subparsers(dest="command"))
     args = parser.parse_args(argv)
-    code = args.func(args)
+    from engine.cli.common import run_command
+
+    code = run_command(args.func, args)
     out = capsys.readouterr()
     return code, out.out, out.err
 
@@ -272,7 +274,8 @@ def test_cli_list_where_import_verify(tmp_path, capsys, entry_factory):
     code, out, _ = _cli(["weights", "verify", "a2v_v1_language"], capsys)
     assert code == 0 and "ok" in out and "(93, 768)" in out
     code, _, err = _cli(["weights", "fetch", "a2v_v1"], capsys)  # offline in tests: the manual steps
-    assert code == 1 and "python main.py weights import a2v_v1" in err and "Traceback" not in err
+    assert code == 2 and "python main.py weights import a2v_v1" in err and "Traceback" not in err
     assert "downloads are off" in err
+    assert err.strip().splitlines()[-1].startswith("a2v: error: a2v_v1: ")
     code, _, err = _cli(["weights", "verify", "nope"], capsys)
-    assert code == 1 and "unknown weights name" in err
+    assert code == 2 and "unknown weights name" in err
