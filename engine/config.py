@@ -45,6 +45,10 @@ class SourceConfig:
     image_fps: float = _opt(10.0, min=0.001, help="frame rate assumed for image folders")
     width: int = _opt(0, min=0, help="requested webcam width (0 = camera default)")
     height: int = _opt(0, min=0, help="requested webcam height (0 = camera default)")
+    images: str = _opt("auto", choices=("auto", "independent", "sequence"),
+                       help="image folders/globs/lists: independent photos (pose on each, persons numbered "
+                            "per image) or a tracked frame sequence; auto = sequence only for consecutively "
+                            "numbered frames of one size")
 
 
 @dataclass

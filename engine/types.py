@@ -72,7 +72,8 @@ class FrameResult:
     (file position for files, wall clock since start for live sources); ``timings`` maps a stage name to
     the milliseconds it spent on this frame. ``info`` carries run-level facts the overlays and status bar
     show: ``pose_backend`` (str), ``pasta_off`` (reason str, absent when PaSta runs), ``dropped`` (int,
-    frames a live source dropped so far), ``fps`` (float, pipeline rate).
+    frames a live source dropped so far), ``fps`` (float, pipeline rate), ``file`` (str, image sources: the
+    image's path relative to the input root).
     """
 
     index: int

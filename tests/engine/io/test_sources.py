@@ -192,7 +192,7 @@ def test_undecodable_image_in_a_folder_is_skipped_not_fatal(image_folder):
     source = open_source(image_folder)
     frames = list(source)
     assert [f.index for f in frames] == [0, 1, 3]  # frame i is always paths[i]
-    assert source.skipped == 1 and "1 undecodable" in source.end_reason
+    assert source.skipped == 1 and "1 unreadable" in source.end_reason
 
 
 def test_to_bgr8_layouts():
