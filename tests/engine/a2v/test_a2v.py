@@ -278,8 +278,12 @@ def test_pipeline_with_batches_gives_the_same_results_as_frame_by_frame(files):
 
         stage = _stage(files)
         calls = []
-        original = stage.model.infer_batch
-        stage.model.infer_batch = lambda *a: calls.append(len(a[0])) or original(*a)
+
+        def counted(*args, calls=calls, original=stage.model.infer_batch):
+            calls.append(len(args[0]))
+            return original(*args)
+
+        stage.model.infer_batch = counted
         sink = type("S", (), {"name": "keep", "write": staticmethod(keep), "close": staticmethod(lambda: None)})
         Pipeline(Frames(), [Persons(), stage], sinks=[sink], config=config, render=None).run()
         outputs[batch_size] = (seen, calls)
