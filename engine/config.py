@@ -57,7 +57,7 @@ class PoseConfig:
                         help="auto = Keypoint R-CNN on CUDA, mediapipe on a CPU")
     score_threshold: float = _opt(0.7, min=0, help="person detection score threshold")
     min_size: int = _opt(512, min=32, help="Keypoint R-CNN input size (short side, pixels)")
-    batch_size: int = _opt(1, min=1, help="frames per Keypoint R-CNN call for file sources")
+    batch_size: int = _opt(1, min=1, help="frames per Keypoint R-CNN and A2V call for file sources")
     detector: str = _opt("auto", choices=("auto", "fasterrcnn", "none"),
                          help="person detector in front of mediapipe (auto = use one when its weights are cached)")
     max_persons: int = _opt(10, min=1, help="most persons kept per frame (largest boxes first)")
