@@ -45,6 +45,10 @@ class SourceConfig:
     image_fps: float = _opt(10.0, min=0.001, help="frame rate assumed for image folders")
     width: int = _opt(0, min=0, help="requested webcam width (0 = camera default)")
     height: int = _opt(0, min=0, help="requested webcam height (0 = camera default)")
+    images: str = _opt("auto", choices=("auto", "independent", "sequence"),
+                       help="image folders/globs/lists: independent photos (pose on each, persons numbered "
+                            "per image) or a tracked frame sequence; auto = sequence only for consecutively "
+                            "numbered frames of one size")
 
 
 @dataclass
@@ -53,7 +57,7 @@ class PoseConfig:
                         help="auto = Keypoint R-CNN on CUDA, mediapipe on a CPU")
     score_threshold: float = _opt(0.7, min=0, help="person detection score threshold")
     min_size: int = _opt(512, min=32, help="Keypoint R-CNN input size (short side, pixels)")
-    batch_size: int = _opt(1, min=1, help="frames per Keypoint R-CNN call for file sources")
+    batch_size: int = _opt(1, min=1, help="frames per Keypoint R-CNN and A2V call for file sources")
     detector: str = _opt("auto", choices=("auto", "fasterrcnn", "none"),
                          help="person detector in front of mediapipe "
                               "(auto = fetch its weights once when online, none offline)")

@@ -317,6 +317,8 @@ class Pipeline:
                 result = FrameResult(index=frame.index, timestamp=float(frame.timestamp),
                                      image_size=(int(width), int(height)))
                 result.info["dropped"] = self.dropped
+                if getattr(frame, "file", None) is not None:  # only image sources name their frames
+                    result.info["file"] = frame.file  # image sources: the name the sinks write under
                 if self.source.is_live:
                     self._put_latest((frame.image, result))
                 elif not self._put(self._frames, (frame.image, result)):

@@ -35,6 +35,7 @@ import torch
 from engine.a2v.net import (
     NUM_PASTA,
     NUM_VERBS,
+    FusedPastaNet,
     PastaNet,
     fuse_for_inference,
     preprocess,
@@ -145,3 +146,81 @@ class A2V:
         out["language"] = (pasta @ self.language).astype(np.float32) if self.language is not None else \
             np.zeros((n, 0), np.float32)
         return out
+
+    def infer_batch(self, images_bgr, boxes_list, keypoints_list) -> list[dict[str, np.ndarray]]:
+        """Several images in as few forward passes as their sizes allow; one :meth:`infer`-style dict each.
+
+        ``images_bgr``: a sequence of (H_i, W_i, 3) uint8 BGR images; ``boxes_list[i]`` (N_i, 4) xyxy pixels
+        and ``keypoints_list[i]`` (N_i, 17, 3) for image i. Images of one size (after the fast-mode resize;
+        all frames of a video) share one trunk forward (a (B, 3, H, W) batch); the heads then run once on
+        the persons of every image together. Numbers equal :meth:`infer` image by image up to float
+        rounding (a batched convolution may sum in another order). Used on CUDA with ``pose.batch_size``
+        > 1, where one large forward beats several small ones.
+        """
+        if not (len(images_bgr) == len(boxes_list) == len(keypoints_list)):
+            raise A2VError(f"infer_batch: {len(images_bgr)} images, {len(boxes_list)} box sets and "
+                           f"{len(keypoints_list)} keypoint sets; give one of each per image")
+        prepared = []  # per image: (image (resized), scale, boxes, keypoints, parts, skeletons)
+        for image, boxes, keypoints in zip(images_bgr, boxes_list, keypoints_list):
+            image = np.asarray(image)
+            if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+                raise A2VError(f"image_bgr must be an (H, W, 3) uint8 BGR image, got {image.shape} {image.dtype}")
+            height, width = image.shape[:2]
+            boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+            keypoints = np.asarray(keypoints, dtype=np.float32)
+            if keypoints.shape != (boxes.shape[0], 17, 3):
+                raise A2VError(f"keypoints must have shape (N, 17, 3) with N = {boxes.shape[0]} boxes, "
+                               f"got {keypoints.shape}")
+            parts = clip_boxes(part_boxes(keypoints, boxes), (width, height))
+            skeletons = skeleton_maps(keypoints, (width, height))
+            scale = 1.0
+            if self.mode == "fast" and len(boxes):
+                image, scale = _resize_long_side(image, self.fast_long_side)
+            prepared.append((image, scale, boxes, parts, skeletons))
+        outs = [{"part_boxes": parts, "skeleton_maps": skeletons} for _, _, _, parts, skeletons in prepared]
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, (image, _, boxes, _, _) in enumerate(prepared):
+            if len(boxes):
+                groups.setdefault(image.shape[:2], []).append(i)
+        order: list[int] = []  # image of each person row, in the order the features are concatenated
+        features = []
+        with torch.inference_mode(), self._autocast():
+            for members in groups.values():
+                tensor = torch.cat([preprocess(prepared[i][0], self.device) for i in members])
+                human = torch.from_numpy(np.concatenate([prepared[i][2] * prepared[i][1] for i in members]))
+                part = torch.from_numpy(np.concatenate([prepared[i][3] * prepared[i][1] for i in members]))
+                index = torch.from_numpy(np.concatenate([np.full(len(prepared[i][2]), j, np.int64)
+                                                         for j, i in enumerate(members)]))
+                features.append(self._roi_features(tensor, human.to(self.device), part.to(self.device), index))
+                order.extend(i for i in members for _ in range(len(prepared[i][2])))
+            packed = np.zeros((0, NUM_PASTA + NUM_VERBS + 3072), np.float32)
+            if features:
+                human, parts, scene = (torch.cat(f) for f in zip(*features))
+                skel = torch.from_numpy(np.concatenate([prepared[i][4] for i in dict.fromkeys(order)]))
+                result = self._net().heads(human, parts, scene, skel.to(self.device))
+                packed = torch.cat([result.pasta_probs.float(), result.verb_probs.float(),
+                                    result.visual.float()], 1).cpu().numpy()
+        rows = np.asarray(order, dtype=np.int64)
+        for i, out in enumerate(outs):
+            mine = packed[rows == i] if len(rows) else packed
+            pasta, actions, visual = (np.ascontiguousarray(a) for a in
+                                      np.split(mine, [NUM_PASTA, NUM_PASTA + NUM_VERBS], axis=1))
+            out.update(pasta=pasta, actions=actions, visual=visual)
+            out["language"] = (pasta @ self.language).astype(np.float32) if self.language is not None else \
+                np.zeros((len(pasta), 0), np.float32)
+        return outs
+
+    def _net(self) -> PastaNet:
+        return self.runner.net[0] if isinstance(self.runner, FusedPastaNet) else self.runner
+
+    def _roi_features(self, images: torch.Tensor, human: torch.Tensor, part: torch.Tensor,
+                      image_index: torch.Tensor):
+        """Trunk on a (B, 3, H, W) batch, then the human/part/scene features of every person (see
+        :meth:`PastaNet.roi_features`; ``image_index`` (N,) says which image each person is in)."""
+        if isinstance(self.runner, FusedPastaNet):
+            if self.runner.channels_last:
+                images = images.contiguous(memory_format=torch.channels_last)
+            head = self.runner.trunk(images)
+            return self._net().roi_features(head, human, part, image_index, layer4=self.runner.layer4)
+        head = self.runner.conv4(images)
+        return self.runner.roi_features(head, human, part, image_index)

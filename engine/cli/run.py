@@ -23,7 +23,11 @@ def register_cli(subparsers) -> None:
     parser = subparsers.add_parser(
         "run", help="process a video, stream, webcam or image folder headless",
         description="Run detection, pose, tracking and A2V over a source and save the outputs. With no "
-                    "output option, everything is written to runs/<source name>/.")
+                    "output option, everything is written to runs/<source name>/ (or --out-dir). A folder, "
+                    "glob or list of unrelated images is taken image by image (no tracking; persons numbered "
+                    "1..N per image from left to right; outputs images/, results.jsonl, vectors.npz); "
+                    "consecutively numbered frames of one size (000001.jpg, ...) are tracked as a video. "
+                    "--set source.images=independent|sequence overrides that choice.")
     parser.add_argument("--source", default=str(SAMPLE_CLIP),
                         help="webcam index, video file, rtsp/http URL, image folder, glob or .txt list "
                              "(default: the bundled sample clip)")
@@ -31,34 +35,50 @@ def register_cli(subparsers) -> None:
     parser.add_argument("--results", metavar="R.jsonl", help="one JSON line per frame")
     parser.add_argument("--vectors", metavar="V.npz", help="per person-frame PaSta, actions and A2V vectors")
     parser.add_argument("--tracks", metavar="T.txt", help="MOTChallenge tracks")
+    parser.add_argument("--images", metavar="DIR", help="annotated images under their own names and formats "
+                                                        "(image sources)")
+    parser.add_argument("--out-dir", metavar="DIR", help="folder for the default outputs (default: "
+                                                         "runs/<source name>)")
     parser.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_config_arguments(parser)
     parser.set_defaults(func=run_command)
 
 
-def _default_outputs(args: argparse.Namespace) -> None:
-    if any((args.out, args.results, args.vectors, args.tracks)):
+def _default_outputs(args: argparse.Namespace, independent: bool = False) -> None:
+    """With no output option: everything into ``--out-dir`` (default ``runs/<source name>``). Independent
+    images get ``images/``, ``results.jsonl`` and ``vectors.npz``: no mp4 (photos of many sizes are no
+    video) and no ``tracks.txt`` (nothing is tracked)."""
+    if any((args.out, args.results, args.vectors, args.tracks, args.images)):
         return
-    stem = Path(str(args.source)).stem or "source"
-    if str(args.source).isdigit():
-        stem = f"webcam{args.source}"
-    folder = Path("runs") / stem  # relative to where the user runs the command
-    args.out = str(folder / "annotated.mp4")
+    if args.out_dir:
+        folder = Path(args.out_dir).expanduser()
+    else:
+        text = str(args.source)
+        wild = [text.index(c) for c in "*?[" if c in text]
+        text = text[:min(wild)] if wild else text  # a glob is named after its folder
+        stem = Path(text.rstrip("/\\")).stem or "source"
+        if str(args.source).isdigit():
+            stem = f"webcam{args.source}"
+        folder = Path("runs") / stem  # relative to where the user runs the command
     args.results = str(folder / "results.jsonl")
     args.vectors = str(folder / "vectors.npz")
+    if independent:
+        args.images = str(folder / "images")
+        return
+    args.out = str(folder / "annotated.mp4")
     args.tracks = str(folder / "tracks.txt")
 
 
 class _Progress:
     """A tqdm bar (frames, fps, ETA) for sources with a known length; a counter otherwise."""
 
-    def __init__(self, total, enabled: bool) -> None:
+    def __init__(self, total, enabled: bool, unit: str = "frame") -> None:
         self.bar = None
         if enabled:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, unit="frame", file=sys.stderr, dynamic_ncols=True,
+            self.bar = tqdm(total=total, unit=unit, file=sys.stderr, dynamic_ncols=True,
                             smoothing=0.1)
         self.last = 0
 
@@ -76,18 +96,25 @@ def run_command(args: argparse.Namespace) -> int:
     from engine.io.sinks import open_sinks
     from engine.io.sources import open_source
     from engine.pipeline import Pipeline
-    from engine.stages import build_stages
+    from engine.stages import build_stages, default_renderer
     from engine.vocab import load_vocab
 
     config = config_from_args(args)
     if args.max_frames is not None and args.max_frames < 1:
         raise ValueError(f"--max-frames {args.max_frames}: must be at least 1")
-    _default_outputs(args)
     source = open_source(args.source, config.source)
+    independent = bool(getattr(source, "independent", False))
     try:
+        _default_outputs(args, independent)
+        if independent and args.tracks:
+            raise ValueError(f"--tracks {args.tracks}: {source.name} is independent images, which have no "
+                             f"tracks (persons are numbered per image); drop --tracks, or track them as "
+                             f"frames with --set source.images=sequence")
+        if source.kind == "images":
+            log.info("images: %s", source.describe_mode())
         sinks = open_sinks(out=args.out, results=args.results, vectors=args.vectors, tracks=args.tracks,
-                           fps=source.fps, vocab=load_vocab(), live=source.is_live)
-        stages = build_stages(config)
+                           fps=source.fps, vocab=load_vocab(), live=source.is_live, images=args.images)
+        stages = build_stages(config, still_images=independent)
     except BaseException:
         source.close()
         raise
@@ -96,9 +123,10 @@ def run_command(args: argparse.Namespace) -> int:
     total = source.frame_count
     if args.max_frames is not None:
         total = min(total, args.max_frames) if total else args.max_frames
-    pipe = Pipeline(source, stages, sinks=sinks, config=config,
-                    render="default" if args.out else None, max_frames=args.max_frames)
-    progress = _Progress(total, enabled=not args.quiet and not source.is_live)
+    render = default_renderer(config, still=independent) if (args.out or args.images) else None
+    pipe = Pipeline(source, stages, sinks=sinks, config=config, render=render, max_frames=args.max_frames)
+    unit = "image" if independent else "frame"
+    progress = _Progress(total, enabled=not args.quiet and not source.is_live, unit=unit)
     start = time.perf_counter()
     interrupted = False
     try:
@@ -108,12 +136,18 @@ def run_command(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     elapsed = time.perf_counter() - start
-    outputs = ", ".join(p for p in (args.out, args.results, args.vectors, args.tracks) if p)
+    outputs = ", ".join(p for p in (args.out, args.images, args.results, args.vectors, args.tracks) if p)
     stats = pipe.stats
     how = "stopped by Ctrl-C" if interrupted else (pipe.stop_reason or "done")
     dropped = f", {stats['dropped']} dropped" if stats["dropped"] else ""
-    print(f"a2v: {how}: {stats['frames']} frames in {elapsed:.1f} s "
-          f"({stats['frames'] / max(elapsed, 1e-9):.1f} fps{dropped}); wrote {outputs or 'nothing'}",
+    skipped_files = getattr(source, "skipped_files", [])
+    if skipped_files:
+        shown = ", ".join(skipped_files[:3]) + (", ..." if len(skipped_files) > 3 else "")
+        count = f"{len(skipped_files)} unreadable skipped"
+        how = how.replace(count, f"{count}: {shown}") if count in how else f"{how} ({count}: {shown})"
+    rate = "images/s" if independent else "fps"
+    print(f"a2v: {how}: {stats['frames']} {unit}s in {elapsed:.1f} s "
+          f"({stats['frames'] / max(elapsed, 1e-9):.1f} {rate}{dropped}); wrote {outputs or 'nothing'}",
           file=sys.stderr)
     if interrupted:
         return EXIT_INTERRUPTED

@@ -1,4 +1,5 @@
-"""Outputs (docs/architecture.md): annotated H.264 mp4, ``results.jsonl``, ``vectors.npz``, MOT ``tracks.txt``.
+"""Outputs (docs/architecture.md): annotated H.264 mp4, ``results.jsonl``, ``vectors.npz``, MOT ``tracks.txt``,
+and annotated images under their own names (:class:`ImageSink`, image folders).
 
 Every sink has ``name``, ``write(annotated, result)`` (image first, as everywhere: ``annotated`` the
 rendered (H, W, 3) BGR uint8 frame or None, ``result`` a :class:`FrameResult`) and an idempotent
@@ -258,37 +259,18 @@ def _rows(array: np.ndarray, digits: int) -> list:
     return [[_r(v, digits) for v in row] for row in np.asarray(array, dtype=np.float64).reshape(len(array), -1)]
 
 
-class JsonlSink(SinkBase):
-    """One JSON object per frame, one line each, flushed as written (a killed run leaves whole lines).
+class ResultRecords:
+    """A :class:`FrameResult` as the plain dict that ``results.jsonl`` holds (see :class:`JsonlSink` for
+    the format); also what ``engine.api.Result.to_dict()`` returns."""
 
-    Line format::
-
-        {"frame": int, "time": seconds, "size": [w, h], "dropped": int (live sources only),
-         "persons": [{"id": int (-1 = unconfirmed), "box": [x1, y1, x2, y2], "score": p,
-                      "keypoints": [[x, y, conf] × 17], "part_boxes": [[x1, y1, x2, y2] × 10] | null,
-                      "pasta_top": {group: [state, p]} | null, "actions_top": [[action, p], …] | null,
-                      "pasta_age": frames, "track_age": frames, "track_hits": frames}],
-         "timings_ms": {stage: ms}}
-
-    Pixel coordinates have 2 decimals, probabilities and scores 4. ``pasta_top`` holds each group's most
-    likely state (which may be ``no_interaction``); ``actions_top`` the ``top_actions`` most likely actions,
-    ``no_interaction`` excluded. Both are null for a person without PaSta.
-    """
-
-    name = "results"
-
-    def __init__(self, path: str | os.PathLike, vocab=None, top_actions: int = 5) -> None:
+    def __init__(self, vocab=None, top_actions: int = 5) -> None:
         if vocab is None:
             from engine.vocab import load_vocab
 
             vocab = load_vocab()
-        self.path = Path(path)
         self.vocab = vocab
         self.top_actions = int(top_actions)
-        self.lines_written = 0
-        self.closed = False
         self._no_action = vocab.action_no_interaction
-        self._file = open(self.path, "w", encoding="utf-8", newline="\n")
 
     def person_record(self, person) -> dict:
         record = {
@@ -318,14 +300,46 @@ class JsonlSink(SinkBase):
         return record
 
     def frame_record(self, result: FrameResult) -> dict:
-        record = {"frame": int(result.index), "time": _r(result.timestamp, 4),
-                  "size": [int(result.image_size[0]), int(result.image_size[1])]}
+        record = {}
+        file = result.info.get("file") if result.info else None
+        if file is not None:
+            record["file"] = str(file)
+        record.update({"frame": int(result.index), "time": _r(result.timestamp, 4),
+                       "size": [int(result.image_size[0]), int(result.image_size[1])]})
         dropped = result.info.get("dropped") if result.info else None
         if dropped:
             record["dropped"] = int(dropped)
         record["persons"] = [self.person_record(p) for p in result.persons]
         record["timings_ms"] = {str(k): _r(v, 2) for k, v in result.timings.items()}
         return record
+
+
+class JsonlSink(ResultRecords, SinkBase):
+    """One JSON object per frame, one line each, flushed as written (a killed run leaves whole lines).
+
+    Line format::
+
+        {"file": path relative to the input root (image sources only), "frame": int, "time": seconds,
+         "size": [w, h] (the image's own size), "dropped": int (live sources only),
+         "persons": [{"id": int (-1 = unconfirmed), "box": [x1, y1, x2, y2], "score": p,
+                      "keypoints": [[x, y, conf] × 17], "part_boxes": [[x1, y1, x2, y2] × 10] | null,
+                      "pasta_top": {group: [state, p]} | null, "actions_top": [[action, p], …] | null,
+                      "pasta_age": frames, "track_age": frames, "track_hits": frames}],
+         "timings_ms": {stage: ms}}
+
+    Pixel coordinates have 2 decimals, probabilities and scores 4. ``pasta_top`` holds each group's most
+    likely state (which may be ``no_interaction``); ``actions_top`` the ``top_actions`` most likely actions,
+    ``no_interaction`` excluded. Both are null for a person without PaSta.
+    """
+
+    name = "results"
+
+    def __init__(self, path: str | os.PathLike, vocab=None, top_actions: int = 5) -> None:
+        super().__init__(vocab, top_actions)
+        self.path = Path(path)
+        self.lines_written = 0
+        self.closed = False
+        self._file = open(self.path, "w", encoding="utf-8", newline="\n")
 
     def write(self, annotated: Optional[np.ndarray], result: FrameResult) -> None:
         if self.closed:
@@ -354,7 +368,9 @@ class VectorSink(SinkBase):
     - ``pasta`` (M, 93), ``actions`` (M, 157), ``visual`` (M, 3072), ``language`` (M, L) float32
       (L = 1536 with the official matrix, 768 with MiniLM, 0 when no language vectors came; a row
       missing a vector holds NaN);
-    - ``pasta_names`` (93,), ``action_names`` (157,) str when a vocabulary is given.
+    - ``pasta_names`` (93,), ``action_names`` (157,) str when a vocabulary is given;
+    - ``file`` (M,) str, for image sources: the row's image, its path relative to the input root (as the
+      ``"file"`` of ``results.jsonl``); absent when no frame had a file name (videos, live sources).
 
     Memory: rows are buffered ``chunk_rows`` at a time (a row with L = 1536 is 19.5 KB, so the default 2048
     rows ≈ 40 MB) and then appended to per-array spill files in a temporary folder next to ``path``; close
@@ -376,20 +392,36 @@ class VectorSink(SinkBase):
         self._pending: list[dict] = []
         self._spill_dir: Optional[Path] = None
         self._warned: set[str] = set()
+        self._file_names: list[str] = []          # one entry per image (not per row): memory stays small
+        self._file_ids: dict[str, int] = {}
+
+    def _file_id(self, result: FrameResult) -> int:
+        file = result.info.get("file") if result.info else None
+        if file is None:
+            return -1
+        file = str(file)
+        if file not in self._file_ids:
+            self._file_ids[file] = len(self._file_names)
+            self._file_names.append(file)
+        return self._file_ids[file]
 
     def write(self, annotated: Optional[np.ndarray], result: FrameResult) -> None:
         if self.closed:
             raise RuntimeError(f"{self.path}: write after close")
+        file_id = None
         for person in result.persons:
             if person.pasta is None:
                 continue
+            if file_id is None:
+                file_id = self._file_id(result)
             if self._widths is None:
                 self._widths = {"box": 4, "pasta": int(np.size(person.pasta)),
                                 "actions": int(np.size(person.actions)) if person.actions is not None else 157,
                                 "visual": int(np.size(person.visual)) if person.visual is not None else 3072,
                                 "language": int(np.size(person.language)) if person.language is not None else 0}
             row = {"frame": result.index, "track_id": person.track_id, "time": result.timestamp,
-                   "pasta_age": person.pasta_age, "score": person.score, "box": person.box}
+                   "pasta_age": person.pasta_age, "score": person.score, "box": person.box,
+                   "file_id": file_id}
             for key in ("pasta", "actions", "visual", "language"):
                 row[key] = self._vector(getattr(person, key), key)
             self._pending.append(row)
@@ -416,6 +448,7 @@ class VectorSink(SinkBase):
         columns.append(("box", np.dtype(np.float32), (widths["box"],)))
         for key in ("pasta", "actions", "visual", "language"):
             columns.append((key, np.dtype(np.float32), (widths[key],)))
+        columns.append(("file_id", np.dtype(np.int64), ()))  # spilled only; the NPZ gets ``file`` (str)
         return columns
 
     def _spill(self) -> None:
@@ -435,6 +468,10 @@ class VectorSink(SinkBase):
         arrays_meta = self._columns()
         with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
             for key, dtype, tail in arrays_meta:
+                if key == "file_id":
+                    if self._file_names:
+                        self._write_file_column(archive)
+                    continue
                 header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
                           "shape": (self.rows, *tail)}
                 with archive.open(f"{key}.npy", "w", force_zip64=True) as member:
@@ -447,6 +484,24 @@ class VectorSink(SinkBase):
                 for key, names in (("pasta_names", self.vocab.pasta), ("action_names", self.vocab.actions)):
                     with archive.open(f"{key}.npy", "w") as member:
                         np.lib.format.write_array(member, np.asarray(names, dtype=str))
+
+    def _write_file_column(self, archive: zipfile.ZipFile) -> None:
+        """``file`` (M,) fixed-width unicode from the spilled per-row file ids, streamed in chunks."""
+        width = max(1, max(len(name) for name in self._file_names))
+        dtype = np.dtype(f"<U{width}")
+        names = np.asarray(self._file_names + [""], dtype=dtype)  # id -1 → "" (a row without a file)
+        header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": (self.rows,)}
+        with archive.open("file.npy", "w", force_zip64=True) as member:
+            np.lib.format.write_array_header_1_0(member, header)
+            spill = self._spill_dir / "file_id" if self._spill_dir is not None else None
+            if spill is None or not spill.exists():
+                return
+            with open(spill, "rb") as handle:
+                while True:
+                    chunk = handle.read(8 * 65536)
+                    if not chunk:
+                        break
+                    member.write(names[np.frombuffer(chunk, dtype=np.int64)].tobytes())
 
     def close(self) -> None:
         """Write the NPZ (atomically) with every row so far; idempotent."""
@@ -508,6 +563,75 @@ class MotSink(SinkBase):
             self._file.close()
 
 
+# -------------------------------------------------------------------------------------------- images
+
+_JPEG = (".jpg", ".jpeg", ".jpe")
+
+
+class ImageSink(SinkBase):
+    """Annotated images → ``folder/<file>``: the same relative name and format as the input image.
+
+    ``<file>`` is ``result.info["file"]`` (the image's path relative to the input root; frames without one,
+    such as video frames, are named ``frame_000123.png``). JPEG and WebP are written at quality 95, PNG
+    losslessly. A format OpenCV cannot encode (e.g. ``.jp2`` without OpenJPEG, or 1-channel ``.pgm``/``.pbm``)
+    is written as PNG under the same name plus ``.png``, with one warning. Each file is written whole
+    (temporary name, then ``os.replace``), so a killed run never leaves half an image.
+    """
+
+    name = "images"
+
+    def __init__(self, folder: str | os.PathLike) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.images_written = 0
+        self.closed = False
+        self._warned: set[str] = set()
+
+    def target(self, result: FrameResult) -> Path:
+        """Where the annotated image of ``result`` goes (inside ``folder``, never outside it)."""
+        file = result.info.get("file") if result.info else None
+        if not file:
+            return self.folder / f"frame_{int(result.index):06d}.png"
+        parts = [p for p in Path(str(file)).parts if p not in ("", ".", "..", "/", "\\")]
+        return self.folder.joinpath(*parts) if parts else self.folder / f"frame_{int(result.index):06d}.png"
+
+    def write(self, annotated: Optional[np.ndarray], result: FrameResult) -> None:
+        """Write ``annotated`` ((H, W, 3) BGR uint8) under ``result``'s file name."""
+        from engine.cvcompat import cv2
+
+        if self.closed:
+            raise RuntimeError(f"{self.folder}: write after close")
+        if annotated is None:
+            raise ValueError(f"{self.folder}: the images sink needs rendered frames; run the pipeline with a "
+                             f"renderer (render='default')")
+        path = self.target(result)
+        suffix = path.suffix.lower()
+        params = []
+        if suffix in _JPEG:
+            params = [cv2.IMWRITE_JPEG_QUALITY, 95]
+        elif suffix == ".webp":
+            params = [cv2.IMWRITE_WEBP_QUALITY, 95]
+        try:
+            ok, data = cv2.imencode(suffix or ".png", np.ascontiguousarray(annotated), params)
+        except cv2.error:
+            ok = False
+        if not ok:
+            if suffix not in self._warned:
+                self._warned.add(suffix)
+                log.warning("%s: OpenCV cannot write %s images; writing PNG instead (%s.png)", self.folder,
+                            suffix or "extension-less", path.name)
+            path = path.with_name(path.name + ".png")
+            ok, data = cv2.imencode(".png", np.ascontiguousarray(annotated))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_bytes(data.tobytes())
+        os.replace(tmp, path)
+        self.images_written += 1
+
+    def close(self) -> None:
+        self.closed = True
+
+
 # ------------------------------------------------------------------------------------------- factory
 
 def check_writable(path: str | os.PathLike, option: str = "output") -> Path:
@@ -544,9 +668,18 @@ def _example(option: str) -> str:
             "--tracks": "tracks.txt"}.get(option, "output")
 
 
+def check_writable_folder(folder: str | os.PathLike, option: str = "--images") -> Path:
+    """Make sure ``folder`` exists (creating it) and files can be written in it; :class:`SinkError` if not."""
+    folder = Path(folder).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise SinkError(f"{folder}: is a file; give a folder for {option}")
+    check_writable(folder / ".a2v-probe", option)
+    return folder
+
+
 def open_sinks(out=None, results=None, vectors=None, tracks=None, fps: float = 25.0, vocab=None, *,
                live: bool = False, size: Optional[tuple[int, int]] = None, video_preset: str = "veryfast",
-               video_crf: int = 23, top_actions: int = 5) -> list:
+               video_crf: int = 23, top_actions: int = 5, images=None) -> list:
     """The sinks a run asks for, after checking every path can be written.
 
     Args:
@@ -558,6 +691,7 @@ def open_sinks(out=None, results=None, vectors=None, tracks=None, fps: float = 2
         video_preset, video_crf: libx264 speed/size trade-off ("ultrafast" ≈ 3-4× faster than "veryfast",
             about twice the bytes) and quality (lower = better; 23 is x264's default).
         top_actions: actions listed per person in the JSONL.
+        images: a folder for the annotated images under their own names → :class:`ImageSink`.
     Raises :class:`SinkError` (nothing is left open) when a path cannot be written.
     """
     requested = [(option, value) for option, value in
@@ -576,6 +710,8 @@ def open_sinks(out=None, results=None, vectors=None, tracks=None, fps: float = 2
         raise SinkError(f"{out}: --out must be a video file name ending in .mp4 (or {', '.join(VIDEO_SUFFIXES[1:])})")
     for option, value in requested:
         check_writable(value, option)
+    if images:
+        check_writable_folder(images)
     if vocab is None and (results or vectors):
         from engine.vocab import load_vocab
 
@@ -590,6 +726,8 @@ def open_sinks(out=None, results=None, vectors=None, tracks=None, fps: float = 2
             sinks.append(VectorSink(vectors, vocab))
         if tracks:
             sinks.append(MotSink(tracks))
+        if images:
+            sinks.append(ImageSink(images))
     except OSError as exc:
         close_all(sinks)
         raise SinkError(f"{exc.filename or 'output'}: cannot open for writing ({exc.strerror or exc}); choose a "

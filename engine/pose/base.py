@@ -4,6 +4,12 @@ A backend turns frames into persons::
 
     backend.estimate(frames)  # list of (H, W, 3) BGR uint8 → list (one per frame) of list[Person]
     backend(frame)            # one frame → list[Person]
+    backend.set_still_images(True)  # optional: the next frames are unrelated photos, not a video
+
+``set_still_images(still)`` tells a backend whether consecutive frames belong together: a backend that
+tracks between frames (mediapipe in one-person mode) must run its detector on every image when ``still``
+is true, so a photo's result never depends on the photo before it. Backends that pose each frame on its
+own (Keypoint R-CNN) inherit the no-op of :class:`BasePoseBackend`.
 
 Each :class:`~engine.types.Person` has ``box`` (4,) float32 xyxy pixels, ``score`` float in [0, 1] and
 ``keypoints`` (17, 3) float32 COCO-17 ``x, y, confidence`` with x, y in pixels inside the image and
@@ -56,6 +62,10 @@ class BasePoseBackend:
 
     def describe(self) -> str:
         return self.name
+
+    def set_still_images(self, still: bool) -> None:
+        """Frames from now on are unrelated still images (True) or consecutive video frames (False).
+        No-op here: this backend poses each frame on its own."""
 
     def close(self) -> None:
         pass

@@ -83,15 +83,33 @@ class MediaPipePoseBackend(BasePoseBackend):
                                                "one person per frame: no person detector")
         self.video_mode = video_mode
         self.crop_margin = crop_margin
-        # Crops are different people every call, so they always use still-image mode; the detector has
-        # already said "person" there, so mediapipe's own detector only needs its usual 0.5.
-        self._pose = self._mp_pose.Pose(
-            static_image_mode=(detector is not None) or not video_mode, model_complexity=MODEL_COMPLEXITY,
-            smooth_landmarks=True, enable_segmentation=False,
-            min_detection_confidence=0.5 if detector is not None else min_detection_confidence,
-            min_tracking_confidence=min_tracking_confidence)
+        self._min_detection_confidence = min_detection_confidence
+        self._min_tracking_confidence = min_tracking_confidence
+        self._pose = self._make_pose()
         if detector is None:
             log.info("mediapipe pose: %s", self.detector_note)
+
+    def _make_pose(self):
+        # Crops are different people every call, so they always use still-image mode; the detector has
+        # already said "person" there, so mediapipe's own detector only needs its usual 0.5.
+        detector = self.detector
+        return self._mp_pose.Pose(
+            static_image_mode=(detector is not None) or not self.video_mode, model_complexity=MODEL_COMPLEXITY,
+            smooth_landmarks=True, enable_segmentation=False,
+            min_detection_confidence=0.5 if detector is not None else self._min_detection_confidence,
+            min_tracking_confidence=self._min_tracking_confidence)
+
+    def set_still_images(self, still: bool) -> None:
+        """Unrelated photos (``still``): mediapipe's detector runs on every image (``static_image_mode``)
+        instead of tracking the previous image's person into this one. Rebuilds the graph only when the
+        mode changes (per-box mode is always still-image mode)."""
+        video_mode = not still
+        if video_mode == self.video_mode:
+            return
+        self.video_mode = video_mode
+        if self.detector is None and self._pose is not None:
+            self._pose.close()
+            self._pose = self._make_pose()
 
     @property
     def per_box(self) -> bool:

@@ -4,6 +4,11 @@
 With ``a2v.stride = k`` it runs every k-th frame; in between, each person carries the last results of its
 track (``Person.pasta_age`` = frames since they were computed; persons whose track has none get None).
 Without PaSta weights it fills part boxes only and sets ``result.info["pasta_off"]``.
+
+Independent images (:meth:`A2VStage.set_still_images`): it runs on every image whatever the stride, and
+nothing is carried (the per-image numbers 1..N are not tracks). :meth:`A2VStage.process_batch` runs the
+frames the pipeline hands over together (``pose.batch_size`` > 1) through :meth:`A2V.infer_batch`: one
+trunk forward per image size and the heads once for the persons of all of them.
 """
 from __future__ import annotations
 
@@ -47,6 +52,7 @@ class A2VStage:
         self._calls = 0
         self._carried: dict[int, tuple[int, dict]] = {}       # track_id → (frame index, per-person arrays)
         self._language_note = ""
+        self.still_images = False
         if not cfg.enabled:
             self.pasta_off = "A2V disabled (a2v.enabled: false)"
             return
@@ -80,6 +86,48 @@ class A2VStage:
             self._language_note = f"language {spec} unavailable, using minilm"
             return language_matrix("minilm")
 
+    def set_still_images(self, still: bool) -> None:
+        """Independent images: run on every image (no stride) and carry nothing between images."""
+        self.still_images = bool(still)
+        self._carried.clear()
+        self._calls = 0
+
+    @property
+    def batch_size(self) -> int:
+        """Frames per A2V forward: ``config.pose.batch_size`` (the frames the pose stage batched travel on
+        together), read live as the pose stage reads it."""
+        return max(1, int(self.config.pose.batch_size))
+
+    def process_batch(self, frames, results) -> None:
+        """Several frames (same length lists) in one :meth:`A2V.infer_batch` call when every one of them is
+        due (stride 1 or independent images); otherwise frame by frame, so the stride carry sees the frames
+        in order."""
+        if len(frames) != len(results):
+            raise ValueError(f"process_batch: {len(frames)} frames but {len(results)} results")
+        if self.model is None or (self.stride > 1 and not self.still_images):
+            for frame, result in zip(frames, results):
+                self(frame, result)
+            return
+        boxes = [np.stack([p.box for p in r.persons]).astype(np.float32) if r.persons else np.zeros((0, 4))
+                 for r in results]
+        keypoints = [np.stack([p.keypoints for p in r.persons]).astype(np.float32) if r.persons else
+                     np.zeros((0, 17, 3)) for r in results]
+        outs = self.model.infer_batch(list(frames), boxes, keypoints)
+        for result, out in zip(results, outs):
+            self._calls += 1
+            self._store(result, out)
+
+    def _store(self, result, out: dict) -> None:
+        """Fill the persons of ``result`` from one image's :meth:`A2V.infer` output."""
+        for i, person in enumerate(result.persons):
+            person.part_boxes = out["part_boxes"][i]
+            arrays = {k: out[k][i] for k in ("pasta", "actions", "visual", "language")}
+            self._fill(person, arrays, 0)
+            if person.track_id >= 0 and not self.still_images:
+                self._carried[person.track_id] = (result.index, arrays)
+        if not self.still_images:
+            self._forget_old(result.index)
+
     def __call__(self, frame: np.ndarray, result) -> None:
         persons = result.persons
         height, width = frame.shape[:2]
@@ -96,23 +144,17 @@ class A2VStage:
                 person.part_boxes = pb
             self._calls += 1
             return
-        run_now = self._calls % self.stride == 0
+        run_now = self.still_images or self._calls % self.stride == 0
         self._calls += 1
         if run_now:
-            out = self.model.infer(frame, boxes, keypoints)
-            for i, person in enumerate(persons):
-                person.part_boxes = out["part_boxes"][i]
-                arrays = {k: out[k][i] for k in ("pasta", "actions", "visual", "language")}
-                self._fill(person, arrays, 0)
-                if person.track_id >= 0:
-                    self._carried[person.track_id] = (result.index, arrays)
-        else:
-            boxes_out = clip_boxes(part_boxes(keypoints, boxes), (width, height))
-            for person, pb in zip(persons, boxes_out):
-                person.part_boxes = pb
-                carried = self._carried.get(person.track_id) if person.track_id >= 0 else None
-                if carried is not None:
-                    self._fill(person, carried[1], result.index - carried[0])
+            self._store(result, self.model.infer(frame, boxes, keypoints))
+            return
+        boxes_out = clip_boxes(part_boxes(keypoints, boxes), (width, height))
+        for person, pb in zip(persons, boxes_out):
+            person.part_boxes = pb
+            carried = self._carried.get(person.track_id) if person.track_id >= 0 else None
+            if carried is not None:
+                self._fill(person, carried[1], result.index - carried[0])
         self._forget_old(result.index)
 
     @staticmethod

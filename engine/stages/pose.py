@@ -59,6 +59,14 @@ class PoseStage:
         result.persons = keep_largest(persons, self.max_persons)
         result.info["pose_backend"] = self._description
 
+    def set_still_images(self, still: bool) -> None:
+        """Unrelated photos (``still``) or video frames from now on; passed to the backend (mediapipe then
+        runs its detector on every image instead of tracking between images)."""
+        set_still = getattr(self.backend, "set_still_images", None)
+        if set_still is not None:
+            set_still(bool(still))
+            self._description = self.backend.describe()
+
     def describe(self) -> str:
         return self._description
 

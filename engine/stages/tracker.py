@@ -14,6 +14,11 @@ Boxes are left as the detector gave them: the person keeps its own box, so its k
 boxes built from them) stay aligned with the box that is drawn. The Kalman estimate is available from
 :meth:`TrackerStage.track_state` for anyone who wants the smoothed box.
 
+Independent images (:meth:`TrackerStage.set_still_images`): nothing is tracked. The persons of each image
+are put in order from left to right (box ``x1``, then ``y1``, then the pose backend's order) and numbered
+``track_id`` 1..N within that image, with ``track_age`` 0 and ``track_hits`` 1; so every person is drawn
+and listed, and the same person can have another number in another image.
+
 Persons are carried by their tracks as payloads, so :meth:`TrackerStage.track_state` can return the
 latest person of a track that is coasting through an occlusion. The A2V stage keeps its own per-track
 results keyed by ``track_id``, which works because IDs are stable and never reused.
@@ -34,10 +39,21 @@ class TrackerStage:
 
     name = "tracker"
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, still_images: bool = False) -> None:
         self.tracker = SortTracker.from_config(config.tracker)
+        self.still_images = bool(still_images)
+
+    def set_still_images(self, still: bool) -> None:
+        """Independent images (number persons per image, left to right) or video frames (track); a switch
+        forgets the tracks, so a video after photos starts at ID 1."""
+        if bool(still) != self.still_images:
+            self.still_images = bool(still)
+            self.tracker.reset()
 
     def __call__(self, frame: np.ndarray, result: FrameResult) -> None:
+        if self.still_images:
+            number_persons(result)
+            return
         persons = result.persons
         if persons:
             boxes = np.stack([person.box for person in persons]).astype(np.float64)
@@ -74,4 +90,14 @@ class TrackerStage:
         pass
 
     def describe(self) -> str:
+        if self.still_images:
+            return "no tracking (independent images): persons numbered 1..N per image, left to right"
         return self.tracker.describe()
+
+
+def number_persons(result: FrameResult) -> None:
+    """Independent images: sort ``result.persons`` left to right (box x1, then y1; stable, so ties keep the
+    pose backend's order) and number them ``track_id`` 1..N, ``track_age`` 0, ``track_hits`` 1."""
+    result.persons = sorted(result.persons, key=lambda p: (float(p.box[0]), float(p.box[1])))
+    for number, person in enumerate(result.persons, 1):
+        person.track_id, person.track_age, person.track_hits = number, 0, 1

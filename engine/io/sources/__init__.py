@@ -37,12 +37,14 @@ from engine.io.sources.base import (  # noqa: F401
     to_bgr8,
 )
 from engine.io.sources.files import (  # noqa: F401
+    MIN_IMAGE_SIDE,
     ImageSource,
     VideoFileSource,
     _describe_av_error,
     _images_from_list,
     _images_in_folder,
     _natural_key,
+    numbered_sequence,
 )
 from engine.io.sources.live import (  # noqa: F401
     CallableProducer,
@@ -64,7 +66,8 @@ def open_source(spec: Union[str, int, Path], config: Optional[SourceConfig] = No
     """Open ``spec`` as the right kind of source.
 
     ``spec``: a webcam index (``0`` or ``"0"``), an ``rtsp://``/``http(s)://``/... URL, a video file, an
-    image file, a folder of images, a glob (``"imgs/*.jpg"``) or a ``.txt`` list of image paths.
+    image file, a folder of images, a glob (``"imgs/*.jpg"``) or a ``.txt`` list of image paths. Image
+    sources are independent images or a frame sequence as ``config.images`` says (see :class:`ImageSource`).
     Raises :class:`SourceError` with one line naming the input and the fix.
     """
     config = config or SourceConfig()
@@ -83,7 +86,7 @@ def open_source(spec: Union[str, int, Path], config: Optional[SourceConfig] = No
         if not images:
             raise SourceError(f"{text}: no images ({', '.join(IMAGE_SUFFIXES[:5])}, ...) in this folder; "
                               f"give a folder of images, a glob like '{path / '*.jpg'}' or a video file")
-        return ImageSource(images, text, config.image_fps)
+        return ImageSource(images, text, config.image_fps, root=path, images=config.images)
     if not path.exists() and any(ch in text for ch in "*?["):
         matches = sorted((Path(p) for p in globlib.glob(os.path.expanduser(text), recursive=True)),
                          key=_natural_key)
@@ -91,14 +94,14 @@ def open_source(spec: Union[str, int, Path], config: Optional[SourceConfig] = No
         if not images:
             found = f" ({len(matches)} non-image matches)" if matches else ""
             raise SourceError(f"{text}: the glob matches no images{found}; check the pattern, e.g. 'imgs/*.jpg'")
-        return ImageSource(images, text, config.image_fps)
+        return ImageSource(images, text, config.image_fps, images=config.images)
     if not path.exists():
         raise SourceError(f"{text}: no such file or folder; check the path (or give a webcam index, a URL "
                           f"or a glob)")
     if path.suffix.lower() == ".txt":
-        return ImageSource(_images_from_list(path), text, config.image_fps)
+        return ImageSource(_images_from_list(path), text, config.image_fps, images=config.images)
     if path.suffix.lower() in IMAGE_SUFFIXES:
-        return ImageSource([path], text, config.image_fps)
+        return ImageSource([path], text, config.image_fps, images=config.images)
     if not path.is_file():
         raise SourceError(f"{text}: not a regular file; give a video file, an image folder or a webcam index")
     return VideoFileSource(path, text)

@@ -31,11 +31,13 @@ class EndOfStream(Exception):
 @dataclass
 class Frame:
     """One frame: ``index`` (0-based; for live sources the capture number), ``timestamp`` seconds,
-    ``image`` (H, W, 3) BGR uint8 C-contiguous."""
+    ``image`` (H, W, 3) BGR uint8 C-contiguous; ``file`` is the image's path relative to the input root
+    (``"sub/a.jpg"``, ``/`` separators) for image sources, None for videos and live sources."""
 
     index: int
     timestamp: float
     image: np.ndarray
+    file: Optional[str] = None
 
 
 # --------------------------------------------------------------------------------------------- pixels

@@ -5,6 +5,7 @@ They never drop a frame, know their length when the container says so, and can s
 from __future__ import annotations
 
 import logging
+import os
 import re
 from pathlib import Path
 from typing import Iterator, Optional
@@ -34,28 +35,115 @@ def _read_image(path: Path) -> Optional[np.ndarray]:
     return cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
 
 
+MIN_IMAGE_SIDE = 2  # pose backends need at least 2×2 pixels; a 1×1 "image" (a tracking pixel) is skipped
+IMAGE_MODES = ("auto", "independent", "sequence")
+_NUMBERED = re.compile(r"^(.*?)(\d+)$")
+
+
+def _header_size(path: Path) -> Optional[tuple[int, int]]:
+    """(w, h) from the file header without decoding the pixels (Pillow, a torchvision dependency); None
+    when Pillow cannot read it (the reader decides later whether the file is usable)."""
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - Pillow comes with torchvision
+        image = _read_image(path)
+        return None if image is None else (int(image.shape[1]), int(image.shape[0]))
+    try:
+        with Image.open(path) as image:
+            return int(image.size[0]), int(image.size[1])
+    except Exception:  # noqa: BLE001 - any unreadable header: not evidence either way
+        return None
+
+
+def numbered_sequence(paths: list[Path]) -> tuple[bool, str]:
+    """Whether ``paths`` (in reading order) are the frames of one video: ``(is_sequence, why)``.
+
+    A sequence is at least 2 images in one folder whose names are one prefix + a number + one extension,
+    numbered consecutively (``000001.jpg``, ``000002.jpg``, ... as MOTChallenge ``img1/``; any start), all
+    of one size. ``why`` says in words what decided it, for the run's log line.
+    """
+    if len(paths) < 2:
+        return False, "a single image"
+    if len({p.parent for p in paths}) > 1:
+        return False, "the images are in several folders"
+    numbers, shapes = [], set()
+    for path in paths:
+        match = _NUMBERED.match(path.stem)
+        if match is None:
+            return False, f"names are not numbered frames (e.g. '{path.name}')"
+        numbers.append(int(match.group(2)))
+        shapes.add((match.group(1), path.suffix.lower()))
+    if len(shapes) > 1:
+        return False, "names do not share one prefix and extension"
+    for a, b, path in zip(numbers, numbers[1:], paths[1:]):
+        if b != a + 1:
+            return False, f"numbers are not consecutive ({a} then {b}: '{path.name}')"
+    sizes = {size for size in (_header_size(p) for p in paths) if size is not None}
+    if len(sizes) > 1:
+        listed = ", ".join(f"{w}x{h}" for w, h in sorted(sizes)[:3])
+        return False, f"numbered, but of {len(sizes)} sizes ({listed})"
+    size = next(iter(sizes), None)
+    of = f", {size[0]}x{size[1]}" if size else ""
+    return True, f"consecutively numbered frames {paths[0].name} … {paths[-1].name}{of}"
+
+
+def _common_root(paths: list[Path]) -> Path:
+    parents = [str(p.absolute().parent) for p in paths]
+    return Path(os.path.commonpath(parents)) if parents else Path(".")
+
+
 class ImageSource(Source):
     """A list of image files read in order. ``paths[i]`` is frame ``i``; ``timestamp = i / fps``.
 
-    An image that cannot be decoded is skipped with a warning (``skipped`` counts them; the index of
-    the following images is unchanged so frame ``i`` is always ``paths[i]``).
+    ``mode`` is ``"independent"`` (unrelated photos: the pose stage runs still-image mode on each, persons
+    are numbered per image, nothing is tracked) or ``"sequence"`` (the frames of one video: tracked).
+    ``images="auto"`` chooses ``sequence`` only for :func:`numbered_sequence`; ``mode_reason`` says why.
+    ``root`` is the folder the names are relative to (default: the deepest folder holding every image);
+    each frame's ``file`` is ``names[i]``, that relative path with ``/`` separators.
+
+    An image that cannot be decoded, or is smaller than 2×2 pixels, is skipped with one warning line
+    naming it (``skipped`` counts them, ``skipped_files`` lists them; the index of the following images is
+    unchanged, so frame ``i`` is always ``paths[i]``).
     """
 
     kind = "images"
     can_seek = True
 
-    def __init__(self, paths: list[Path], name: str, fps: float = 10.0) -> None:
+    def __init__(self, paths: list[Path], name: str, fps: float = 10.0, root: Optional[Path] = None,
+                 images: str = "auto") -> None:
         super().__init__(name, fps, frame_count=len(paths))
-        self.paths = list(paths)
+        if images not in IMAGE_MODES:
+            raise SourceError(f"source.images: {images!r} is not one of {', '.join(IMAGE_MODES)}")
+        self.paths = [Path(p) for p in paths]
+        self.root = Path(root).absolute() if root is not None else _common_root(self.paths)
+        self.names = [_relative_name(p, self.root) for p in self.paths]
         self.position = 0
         self.skipped = 0
+        self.skipped_files: list[str] = []
+        if images == "auto":
+            is_sequence, self.mode_reason = numbered_sequence(self.paths)
+            self.mode = "sequence" if is_sequence else "independent"
+        else:
+            self.mode, self.mode_reason = images, f"source.images: {images}"
         first = self._first_readable()
         self.size = (int(first.shape[1]), int(first.shape[0]))
+
+    @property
+    def independent(self) -> bool:
+        return self.mode == "independent"
+
+    def describe_mode(self) -> str:
+        """One line for the run's log: what the images are taken as, why, and what follows from it."""
+        n = len(self.paths)
+        if self.independent:
+            return (f"{n} independent image{'s' if n != 1 else ''} ({self.mode_reason}): pose on each image, "
+                    f"no tracking, persons numbered 1..N per image from left to right")
+        return f"a sequence of {n} frames ({self.mode_reason}): tracked as a video"
 
     def _first_readable(self) -> np.ndarray:
         for path in self.paths[:20]:
             image = _read_image(path)
-            if image is not None:
+            if image is not None and min(image.shape[:2]) >= MIN_IMAGE_SIDE:
                 return image
         raise SourceError(f"{self.name}: none of the first images can be decoded (e.g. {self.paths[0]}); "
                           f"check that they are real images ({', '.join(IMAGE_SUFFIXES[:4])}, ...)")
@@ -67,18 +155,33 @@ class ImageSource(Source):
             path = self.paths[index]
             image = _read_image(path)
             if image is None:
-                self.skipped += 1
-                log.warning("%s: cannot decode %s; skipped", self.name, path)
+                self._skip(index, "cannot decode it (not an image, or damaged)")
                 continue
-            return Frame(index, index / self.fps, to_bgr8(image))
+            if min(image.shape[:2]) < MIN_IMAGE_SIDE:
+                self._skip(index, f"{image.shape[1]}x{image.shape[0]} pixels is too small "
+                                  f"(at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE})")
+                continue
+            return Frame(index, index / self.fps, to_bgr8(image), file=self.names[index])
         if not self.end_reason:
-            skipped = f" ({self.skipped} undecodable skipped)" if self.skipped else ""
+            skipped = f" ({self.skipped} unreadable skipped)" if self.skipped else ""
             self.end_reason = f"end of {len(self.paths)} images{skipped}"
         return None
+
+    def _skip(self, index: int, why: str) -> None:
+        self.skipped += 1
+        self.skipped_files.append(self.names[index])
+        log.warning("%s: %s; skipped", self.paths[index], why)
 
     def seek(self, index: int) -> None:
         self.position = min(max(0, int(index)), len(self.paths))
         self.end_reason = ""
+
+
+def _relative_name(path: Path, root: Path) -> str:
+    try:
+        return Path(os.path.relpath(path.absolute(), root)).as_posix()
+    except ValueError:  # another drive on Windows
+        return path.name
 
 
 def _images_in_folder(folder: Path) -> list[Path]:

@@ -170,3 +170,132 @@ def test_benchmark_command_runs_and_compares_with_the_baseline(tmp_path):
     row = report["rows"][0]
     for key in ("baseline_persons_per_s", "parity_persons_per_s", "fast_persons_per_s", "parity_speedup"):
         assert math.isfinite(row[key]) and row[key] > 0, (key, row)  # a median of 0 or NaN would fail here
+
+
+# -------------------------------------------------------------------------------------- batching, photos
+
+def _images_of_sizes(sizes, seed=0):
+    rng = np.random.default_rng(seed)
+    out = []
+    for i, (w, h) in enumerate(sizes):
+        image = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+        boxes, keypoints = synthetic_persons(i % 3 + 1 if i != 1 else 0, w, h, seed=seed + i)
+        out.append((image, boxes, keypoints))
+    return out
+
+
+@pytest.mark.parametrize("mode", ["parity", "fast"])
+def test_infer_batch_equals_infer_image_by_image(files, mode):
+    """Several images in one call: same-size ones share a trunk forward, the heads run once for all
+    persons; an image without persons in the middle keeps its place. Numbers as one image at a time."""
+    model = A2V.from_files(checkpoint=files["checkpoint"], language_matrix=str(files["language"]),
+                           device="cpu", mode=mode, fast_long_side=96)
+    scenes = _images_of_sizes([(W, H), (W, H), (W, H), (80, 112)])   # three of one size, one other
+    batched = model.infer_batch(*zip(*scenes))
+    assert len(batched) == 4 and batched[1]["pasta"].shape == (0, 93)
+    for (image, boxes, keypoints), got in zip(scenes, batched):
+        ref = model.infer(image, boxes, keypoints)
+        assert set(got) == set(ref)
+        for key in ref:
+            assert got[key].shape == ref[key].shape, key
+            np.testing.assert_allclose(got[key], ref[key], atol=2e-4, err_msg=key)
+    assert model.infer_batch([], [], []) == []
+
+
+def _stage(files, **a2v):
+    config = Config()
+    config.device = "cpu"
+    config.a2v.checkpoint = str(files["checkpoint"])
+    config.a2v.language = str(files["language"])
+    config.a2v.mode = "parity"
+    for key, value in a2v.items():
+        setattr(config.a2v, key, value)
+    return A2VStage(config)
+
+
+def test_stage_process_batch_equals_frame_by_frame(files):
+    stage, frames = _stage(files), [_frame(i, [1, 2][: i % 2 + 1], seed=i) for i in range(3)]
+    one_by_one = []
+    for image, result in frames:
+        stage(image, result)
+        one_by_one.append([p.pasta.copy() for p in result.persons])
+    for _, result in frames:
+        for p in result.persons:
+            p.pasta = None
+    stage.process_batch([f[0] for f in frames], [f[1] for f in frames])
+    for (_, result), ref in zip(frames, one_by_one):
+        for p, pasta in zip(result.persons, ref):
+            np.testing.assert_allclose(p.pasta, pasta, atol=2e-4)
+            assert p.pasta_age == 0 and p.part_boxes.shape == (10, 4)
+    stage.close()
+
+
+def test_stage_on_still_images_runs_every_image_and_carries_nothing(files):
+    """Independent photos: per-image numbers are not tracks, so stride is ignored and nothing is carried
+    (person 1 of the next photo is somebody else)."""
+    stage = _stage(files, stride=3)
+    stage.set_still_images(True)
+    for i in range(4):
+        image, result = _frame(i, [1], seed=i)
+        stage(image, result)
+        assert result.persons[0].pasta is not None and result.persons[0].pasta_age == 0
+    assert stage._carried == {}
+    stage.close()
+
+
+def test_pipeline_with_batches_gives_the_same_results_as_frame_by_frame(files):
+    from engine.pipeline import Pipeline
+
+    frames = [_frame(i, [1, 2], seed=i) for i in range(5)]
+
+    class Frames:
+        is_live, can_seek, dropped, end_reason = False, False, 0, "end"
+
+        def __init__(self):
+            self.items = iter(frames)
+
+        def read(self):
+            from engine.io.sources import Frame
+
+            item = next(self.items, None)
+            return None if item is None else Frame(item[1].index, item[1].timestamp, item[0])
+
+        def close(self):
+            pass
+
+    outputs = {}
+    for batch_size in (1, 3):
+        config = Config()
+        config.pose.batch_size = batch_size
+        seen = []
+
+        def keep(annotated, result, seen=seen):
+            seen.append([p.pasta for p in result.persons])
+
+        class Persons:
+            """Puts each frame's known persons back (the pose stage's job), so only A2V is measured."""
+            name = "persons"
+
+            def __call__(self, image, result):
+                result.persons = [Person(box=p.box, score=p.score, keypoints=p.keypoints, track_id=p.track_id)
+                                  for p in frames[result.index][1].persons]
+
+            def close(self):
+                pass
+
+        stage = _stage(files)
+        calls = []
+
+        def counted(*args, calls=calls, original=stage.model.infer_batch):
+            calls.append(len(args[0]))
+            return original(*args)
+
+        stage.model.infer_batch = counted
+        sink = type("S", (), {"name": "keep", "write": staticmethod(keep), "close": staticmethod(lambda: None)})
+        Pipeline(Frames(), [Persons(), stage], sinks=[sink], config=config, render=None).run()
+        outputs[batch_size] = (seen, calls)
+    assert outputs[1][1] == [] and sum(outputs[3][1]) >= 1  # batch_size 1 never batches
+    for a, b in zip(outputs[1][0], outputs[3][0]):
+        for x, y in zip(a, b):
+            np.testing.assert_allclose(x, y, atol=2e-4)
+    assert len(outputs[1][0]) == len(outputs[3][0]) == 5

@@ -359,3 +359,71 @@ def test_pipeline_from_a_real_file_finalizes_every_sink(tmp_path, sample_clip, f
     assert [line["frame"] for line in lines] == list(range(done))
     assert np.load(tmp_path / "v.npz")["frame"].shape == (0,)
     assert (tmp_path / "t.txt").read_text() == ""
+
+
+# ------------------------------------------------------------------------------------------- image runs
+
+def _image_result(index, file, persons=(), size=(64, 48)):
+    result = _result(index, persons, size)
+    result.info["file"] = file
+    return result
+
+
+@pytest.mark.parametrize("chunk_rows", [2048, 2])
+def test_vectors_npz_file_column_names_each_rows_image(tmp_path, chunk_rows):
+    path = tmp_path / "v.npz"
+    sink = VectorSink(path, VOCAB, chunk_rows=chunk_rows)
+    sink.write(None, _image_result(0, "astronaut.png", [_person(1), _person(2, seed=1)]))
+    sink.write(None, _image_result(1, "empty.jpg", []))                       # no persons: no rows
+    sink.write(None, _image_result(2, "sub/ünïcode name.jpg", [_person(1, seed=2)]))
+    sink.write(None, _image_result(3, "no_pasta.png", [_person(1, with_pasta=False)]))
+    sink.close()
+    data = np.load(path)
+    assert data["file"].tolist() == ["astronaut.png", "astronaut.png", "sub/ünïcode name.jpg"]
+    assert data["file"].dtype.kind == "U" and data["frame"].tolist() == [0, 0, 2]
+    assert data["track_id"].tolist() == [1, 2, 1]
+
+    video = tmp_path / "video.npz"
+    sink = VectorSink(video, VOCAB)
+    sink.write(None, _result(0, [_person()]))
+    sink.close()
+    assert "file" not in np.load(video).files                           # videos have no file names
+
+
+def test_jsonl_names_the_image_and_its_size(tmp_path):
+    sink = JsonlSink(tmp_path / "r.jsonl", VOCAB)
+    sink.write(None, _image_result(4, "sub/a.jpg", [_person()], size=(640, 272)))
+    sink.write(None, _result(5, []))
+    sink.close()
+    first, second = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()]
+    assert (first["file"], first["frame"], first["size"]) == ("sub/a.jpg", 4, [640, 272])
+    assert "file" not in second
+
+
+def test_image_sink_keeps_names_formats_and_pixels(tmp_path):
+    from engine.cvcompat import cv2
+    from engine.io.sinks import ImageSink
+
+    rng = np.random.default_rng(0)
+    picture = rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)
+    sink = ImageSink(tmp_path / "images")
+    sink.write(picture, _image_result(0, "a.png", size=(64, 48)))
+    sink.write(picture, _image_result(1, "sub/b.jpg", size=(64, 48)))
+    sink.write(picture, _image_result(2, "../../escape.png", size=(64, 48)))   # never outside the folder
+    sink.write(picture, _result(3))                                           # a video frame: numbered
+    sink.close()
+    written = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
+    assert written == ["images/a.png", "images/escape.png", "images/frame_000003.png", "images/sub/b.jpg"]
+    np.testing.assert_array_equal(cv2.imread(str(tmp_path / "images" / "a.png")), picture)   # PNG: lossless
+    assert (tmp_path / "images" / "sub" / "b.jpg").read_bytes()[:3] == b"\xff\xd8\xff"       # a real JPEG
+    with pytest.raises(ValueError, match="rendered frames"):
+        ImageSink(tmp_path / "x").write(None, _image_result(0, "a.png"))
+
+
+def test_open_sinks_checks_the_images_folder(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SinkError, match="is a file"):
+        open_sinks(images=tmp_path / "file")
+    sinks = open_sinks(images=tmp_path / "out" / "images")
+    assert [s.name for s in sinks] == ["images"] and (tmp_path / "out" / "images").is_dir()
+    close_all(sinks)

@@ -1,6 +1,7 @@
 """Sources: every kind yields BGR uint8 frames; bad input is one clear SourceError; live sources drop stale frames."""
 import functools
 import http.server
+import logging
 import re
 import socket
 import threading
@@ -192,7 +193,7 @@ def test_undecodable_image_in_a_folder_is_skipped_not_fatal(image_folder):
     source = open_source(image_folder)
     frames = list(source)
     assert [f.index for f in frames] == [0, 1, 3]  # frame i is always paths[i]
-    assert source.skipped == 1 and "1 undecodable" in source.end_reason
+    assert source.skipped == 1 and "1 unreadable" in source.end_reason
 
 
 def test_to_bgr8_layouts():
@@ -468,3 +469,62 @@ def test_http_stream_dropped_mid_way_is_retried_then_ends(http_stream):
     assert "stream lost" in source.end_reason and "0.6 s" in source.end_reason
     attempts = int(re.search(r"\((\d+) attempts\)", source.end_reason).group(1))
     assert attempts >= 1  # it did try to reconnect (the server answered 503)
+
+
+# ------------------------------------------------------------------------------- independent or sequence
+
+def _write(path, w, h, value=90):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), np.full((h, w, 3), value, np.uint8))
+    return path
+
+
+@pytest.mark.parametrize("names, sizes, expected, why", [
+    (["000001.jpg", "000002.jpg", "000003.jpg"], None, "sequence", "consecutively numbered"),
+    (["frame_7.png", "frame_8.png", "frame_9.png", "frame_10.png"], None, "sequence", "frame_7.png"),
+    (["000001.jpg", "000002.jpg", "000004.jpg"], None, "independent", "not consecutive (2 then 4"),
+    (["000001.jpg", "000002.jpg"], [(40, 30), (30, 40)], "independent", "of 2 sizes"),
+    (["a1.jpg", "b2.jpg"], None, "independent", "one prefix"),
+    (["cat.jpg", "dog.png"], None, "independent", "not numbered frames"),
+    (["000001.jpg"], None, "independent", "a single image"),
+])
+def test_auto_takes_a_sequence_only_for_numbered_frames_of_one_size(tmp_path, names, sizes, expected, why):
+    for i, name in enumerate(names):
+        _write(tmp_path / "in" / name, *(sizes[i] if sizes else (40, 30)))
+    source = open_source(tmp_path / "in")
+    assert source.mode == expected and source.independent == (expected == "independent")
+    assert why in source.mode_reason
+    assert ("independent" in source.describe_mode()) == (expected == "independent")
+
+
+def test_source_images_setting_overrides_auto(tmp_path):
+    for i in range(3):
+        _write(tmp_path / "in" / f"{i + 1:06d}.png", 40, 30)
+    assert open_source(tmp_path / "in", SourceConfig(images="independent")).mode == "independent"
+    _write(tmp_path / "other" / "cat.png", 40, 30)
+    _write(tmp_path / "other" / "dog.png", 30, 40)
+    forced = open_source(tmp_path / "other", SourceConfig(images="sequence"))
+    assert forced.mode == "sequence" and "source.images: sequence" in forced.mode_reason
+
+
+def test_frames_carry_their_name_relative_to_the_input_root(tmp_path):
+    _write(tmp_path / "in" / "a.png", 40, 30)
+    _write(tmp_path / "in" / "sub" / "b.jpg", 50, 20)
+    globbed = open_source(str(tmp_path / "in" / "**" / "*.*"))
+    assert [f.file for f in globbed] == ["a.png", "sub/b.jpg"]
+    assert [f.file for f in open_source(tmp_path / "in")] == ["a.png"]      # a folder: its own files
+    assert [f.file for f in open_source(tmp_path / "in" / "sub" / "b.jpg")] == ["b.jpg"]
+
+
+def test_unreadable_and_one_pixel_images_are_skipped_with_one_line_each(tmp_path, caplog):
+    _write(tmp_path / "in" / "good.png", 40, 30)
+    (tmp_path / "in" / "broken.jpg").write_bytes(b"\xff\xd8\xff not a jpeg")
+    _write(tmp_path / "in" / "pixel.png", 1, 1)
+    source = open_source(tmp_path / "in")
+    with caplog.at_level(logging.WARNING):
+        frames = list(source)
+    assert [f.file for f in frames] == ["good.png"]
+    assert source.skipped == 2 and sorted(source.skipped_files) == ["broken.jpg", "pixel.png"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2 and all("\n" not in w and "skipped" in w for w in warnings)
+    assert any("broken.jpg" in w for w in warnings) and any("pixel.png" in w and "1x1" in w for w in warnings)

@@ -164,3 +164,37 @@ def test_per_box_mode_poses_each_detector_box(astronaut):
     assert (tiny.keypoints[:, 2] == 0).all()
     assert isinstance(tiny, Person)
     assert "per person box" in backend.describe()
+
+
+def test_still_images_mode_runs_the_detector_on_every_image(astronaut, clip_frames):
+    """Unrelated photos after one another: each is posed as if alone (``set_still_images(True)``): the
+    result does not depend on the image before it. (In video mode the JPEG astronaut right after the PNG
+    one is "found" by tracking the PNG's person; alone, at quality 90, mediapipe's detector scores her
+    just under ``pose.mediapipe_confidence`` 0.8, so still-image mode reports nobody, as for her alone.)"""
+    from engine.cvcompat import cv2
+
+    ok, data = cv2.imencode(".jpg", astronaut, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    jpeg = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    photos = [clip_frames[20], astronaut, clip_frames[120], jpeg, clip_frames[10]]
+    alone = []
+    for photo in photos:
+        fresh = MediaPipePoseBackend(video_mode=False)
+        try:
+            alone.append(fresh(photo))
+        finally:
+            fresh.close()
+    backend = MediaPipePoseBackend(video_mode=True)
+    try:
+        backend.set_still_images(True)
+        assert not backend.video_mode
+        in_a_row = [backend(photo) for photo in photos]
+        backend.set_still_images(False)
+        assert backend.video_mode and backend(clip_frames[120])  # back to tracking: still works
+    finally:
+        backend.close()
+    assert [len(p) for p in in_a_row] == [len(p) for p in alone]
+    assert len(in_a_row[1]) == 1, "the astronaut (PNG)"
+    for got, ref in zip(in_a_row, alone):
+        for a, b in zip(got, ref):
+            np.testing.assert_allclose(a.keypoints, b.keypoints, atol=1e-3)
+            np.testing.assert_allclose(a.box, b.box, atol=1e-2)

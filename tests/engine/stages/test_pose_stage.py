@@ -220,3 +220,32 @@ def test_missing_gpu_index_is_a_clear_error():
     assert resolve_device("cuda") == torch.device("cuda:0")
     with pytest.raises(DeviceError, match=f"there is no GPU {count}"):
         resolve_device(f"cuda:{count}")
+
+
+def test_build_stages_for_still_images_switches_every_stage(astronaut):
+    """``build_stages(config, still_images=True)``: mediapipe runs its detector on every image, the
+    tracker numbers persons instead of tracking; switching back restores video mode."""
+    from engine.stages import build_stages, set_still_images
+
+    config = load_config(overrides=["pose.backend=mediapipe", "device=cpu", "a2v.enabled=false"])
+    stages = build_stages(config, still_images=True)
+    try:
+        pose, tracker = stages
+        assert not pose.backend.video_mode and tracker.still_images
+        assert "no tracking" in tracker.describe()
+        result = FrameResult(index=0, timestamp=0.0, image_size=(512, 512))
+        for stage in stages:
+            stage(astronaut, result)
+        assert [p.track_id for p in result.persons] == [1]                 # at once, on the first image
+        set_still_images(stages, False)
+        assert pose.backend.video_mode and not tracker.still_images
+    finally:
+        for stage in stages:
+            stage.close()
+
+
+def test_backends_without_history_accept_the_still_images_flag():
+    backend = _FixedBackend([_person(0, 0, 10, 10)])
+    stage = PoseStage(load_config(), backend=backend)
+    stage.set_still_images(True)                                           # the base class's no-op
+    assert stage.describe() == "fixed"

@@ -80,3 +80,28 @@ def test_stage_parity_config_uses_the_original_settings():
     stage = TrackerStage(config)
     assert stage.tracker.parity_mode and (stage.tracker.max_age, stage.tracker.min_hits) == (1, 3)
     assert run(stage, 0, [person(10)]).persons[0].track_id == 1  # SORT shows tracks on its first frames
+
+
+def test_still_images_number_persons_left_to_right_from_one_in_every_image():
+    """Independent images: no tracking; every person gets an ID at once, 1..N by box x1 (then y1)."""
+    stage = TrackerStage(Config(), still_images=True)
+    assert "no tracking" in stage.describe()
+    first = run(stage, 0, [person(200), person(10), person(120, y=130), person(120, y=5)])
+    assert [(p.track_id, float(p.box[0]), float(p.box[1])) for p in first.persons] == \
+        [(1, 10.0, 20.0), (2, 120.0, 5.0), (3, 120.0, 130.0), (4, 200.0, 20.0)]
+    assert all((p.track_age, p.track_hits) == (0, 1) for p in first.persons)
+    second = run(stage, 1, [person(50)])                 # the next photo starts again at 1
+    assert [p.track_id for p in second.persons] == [1]
+    assert run(stage, 2, []).persons == []
+
+
+def test_switching_between_still_images_and_video_starts_fresh_tracks():
+    stage = TrackerStage(Config())
+    for i in range(4):
+        run(stage, i, [person(10 + i)])
+    assert run(stage, 4, [person(14)]).persons[0].track_id == 1
+    stage.set_still_images(True)
+    assert run(stage, 0, [person(300), person(5)]).persons[1].track_id == 2
+    stage.set_still_images(False)                        # a new video: unconfirmed, then ID 1 again
+    ids = [run(stage, i, [person(100 + i)]).persons[0].track_id for i in range(4)]
+    assert ids == [-1, -1, 1, 1]
