@@ -40,25 +40,23 @@ def segments_from_scores(item: np.ndarray, track: np.ndarray, frame: np.ndarray,
     keep = np.flatnonzero((scores >= threshold) & (np.asarray(track) >= 0) & np.isfinite(scores))
     if keep.size == 0:
         return []
-    # Sort by (item, track, frame) so each run of one track is contiguous.
+    # Sort by (item, track, frame) so each run of one track is contiguous; then cut where the item or
+    # the track changes or the frame gap is too large (vectorised: 100k rows are one pass, not a loop).
     items = np.asarray(item, dtype=object)[keep].astype(str)
     order = np.lexsort((frame[keep], track[keep], items))
-    rows = keep[order]
+    rows, items = keep[order], items[order]
+    f, t = np.asarray(frame)[rows], np.asarray(track)[rows]
+    cut = np.ones(rows.size, bool)
+    cut[1:] = (items[1:] != items[:-1]) | (t[1:] != t[:-1]) | (f[1:] - f[:-1] > max_gap + 1)
+    starts = np.flatnonzero(cut)
+    ends = np.append(starts[1:], rows.size) - 1
+    row_scores = scores[rows]
     out: list[Segment] = []
-    start = 0
-    for i in range(1, len(rows) + 1):
-        split = i == len(rows)
-        if not split:
-            a, b = rows[i - 1], rows[i]
-            split = (item[a] != item[b] or track[a] != track[b] or frame[b] - frame[a] > max_gap + 1)
-        if split:
-            run = rows[start:i]
-            peak = run[np.argmax(scores[run])]
-            out.append(Segment(item=str(item[run[0]]), track=int(track[run[0]]),
-                               start_frame=int(frame[run[0]]), end_frame=int(frame[run[-1]]),
-                               start_time=float(time[run[0]]), end_time=float(time[run[-1]]),
-                               peak_score=float(scores[peak]), peak_frame=int(frame[peak]),
-                               peak_time=float(time[peak]), peak_row=int(peak), frames=int(run.size)))
-            start = i
+    for a, b in zip(starts, ends):
+        peak = rows[a + int(np.argmax(row_scores[a:b + 1]))]
+        out.append(Segment(item=str(items[a]), track=int(t[a]), start_frame=int(f[a]), end_frame=int(f[b]),
+                           start_time=float(time[rows[a]]), end_time=float(time[rows[b]]),
+                           peak_score=float(scores[peak]), peak_frame=int(frame[peak]), peak_time=float(time[peak]),
+                           peak_row=int(peak), frames=int(b - a + 1)))
     out.sort(key=lambda s: (-s.peak_score, -(s.end_frame - s.start_frame), s.item, s.track, s.start_frame))
     return out
