@@ -49,8 +49,9 @@ class SourceConfig:
 
 @dataclass
 class PoseConfig:
-    backend: str = _opt("auto", choices=("auto", "keypoint_rcnn", "mediapipe", "none"),
-                        help="auto = Keypoint R-CNN on CUDA, mediapipe on a CPU")
+    backend: str = _opt("auto", choices=("auto", "keypoint_rcnn", "mediapipe", "mediapipe_multi", "none"),
+                        help="auto = Keypoint R-CNN on CUDA; on a CPU mediapipe per detector box when the "
+                             "detector weights are cached, else mediapipe_multi")
     score_threshold: float = _opt(0.7, min=0, help="person detection score threshold")
     min_size: int = _opt(512, min=32, help="Keypoint R-CNN input size (short side, pixels)")
     batch_size: int = _opt(1, min=1, help="frames per Keypoint R-CNN call for file sources")
@@ -65,6 +66,16 @@ class PoseConfig:
     mediapipe_confidence: float = _opt(0.8, min=0,
                                        help="mediapipe's own person threshold with no detector "
                                             "(lower finds more, and more false people)")
+    multi_detector_interval: int = _opt(10, min=1, help="mediapipe_multi: run the tiled person detector every "
+                                                         "k-th frame (and at once on a cut or a lost person)")
+    multi_tiles: list[str] = _list_opt(("1", "2", "3"), choices=("1", "2", "3", "4", "5", "6"),
+                                       help="mediapipe_multi: the detector sees the frame as n x n tiles for "
+                                            "each n (1 = whole frame; more finds smaller people, slower)")
+    multi_tile_overlap: float = _opt(0.25, min=0, help="mediapipe_multi: overlap of neighbouring tiles "
+                                                       "(fraction of a tile, below 1)")
+    multi_score_threshold: float = _opt(0.5, min=0, help="mediapipe_multi: minimum person detector score")
+    multi_nms_threshold: float = _opt(0.3, min=0, help="mediapipe_multi: head-box IoU above which two "
+                                                       "detections are one person")
 
 
 @dataclass

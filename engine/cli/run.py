@@ -66,6 +66,35 @@ class _Progress:
             self.bar.close()
 
 
+class _PersonCount:
+    """A sink that only counts: persons the pose stage found per frame, and which backend found them."""
+
+    name = "person count"
+
+    def __init__(self) -> None:
+        self.frames = 0
+        self.total = 0
+        self.most = 0
+        self.backend = ""
+
+    def write(self, result, annotated=None) -> None:
+        count = int(result.info.get("persons", len(result.persons)))
+        self.frames += 1
+        self.total += count
+        self.most = max(self.most, count)
+        self.backend = result.info.get("pose_backend", self.backend)
+
+    def summary(self) -> str:
+        if not self.frames:
+            return "persons in view: no frames"
+        mean = self.total / self.frames
+        return (f"persons in view: {mean:.2f} per frame (most {self.most}), "
+                f"found by {self.backend or 'no pose stage'}")
+
+    def close(self) -> None:
+        pass
+
+
 def run_command(args: argparse.Namespace) -> int:
     from engine.io.sinks import open_sinks
     from engine.io.sources import open_source
@@ -90,7 +119,8 @@ def run_command(args: argparse.Namespace) -> int:
     total = source.frame_count
     if args.max_frames is not None:
         total = min(total, args.max_frames) if total else args.max_frames
-    pipe = Pipeline(source, stages, sinks=sinks, config=config,
+    counter = _PersonCount()
+    pipe = Pipeline(source, stages, sinks=[*sinks, counter], config=config,
                     render="default" if args.out else None, max_frames=args.max_frames)
     progress = _Progress(total, enabled=not args.quiet and not source.is_live)
     start = time.perf_counter()
@@ -109,6 +139,7 @@ def run_command(args: argparse.Namespace) -> int:
     print(f"a2v: {how}: {stats['frames']} frames in {elapsed:.1f} s "
           f"({stats['frames'] / max(elapsed, 1e-9):.1f} fps{dropped}); wrote {outputs or 'nothing'}",
           file=sys.stderr)
+    print(f"a2v: {counter.summary()}", file=sys.stderr)
     if interrupted:
         return 130
     if "damaged" in pipe.stop_reason or "truncated" in pipe.stop_reason:
