@@ -24,7 +24,8 @@ frames, so a person walking in is found at once, as the legacy solution does.
 Output per person: COCO-17 keypoints (by name from the 33 BlazePose landmarks; confidence = landmark
 ``visibility``, a probability in [0, 1]), a box around the visible landmarks widened by 10 %, and the
 model's pose-presence probability as the score. ``last_timings`` holds the last call's milliseconds per
-frame by stage (``detector``, ``landmarks``) and ``last_detector_views`` how many views the detector saw.
+frame by stage (``detector``, ``landmarks``), ``last_detector_views`` how many views the detector saw on
+the last frame, ``last_detector_reason`` why, and ``tiled_runs`` on how many frames the tiled detector ran.
 """
 from __future__ import annotations
 
@@ -51,14 +52,25 @@ SAME_PERSON_HIP_DISTANCE = 0.2
 # view; measured with scene_change_score over all 249 frame pairs).
 SCENE_CHANGE = 25.0
 MIN_VIEW_PIXELS = 32
+# After a tiled run, a lost person brings the next tiled run forward only once this many frames have passed
+# (before that the whole-frame view looks for them): a person flickering at the edge of visibility (the
+# cyclist behind the van) would otherwise cost a full tiled run on every other frame.
+LOST_COOLDOWN = 5
 # A pose is kept only when the body ROI its landmarks give agrees with the ROI it was asked about: side
 # within a factor 2, hip midpoint within half a side. Off people (a wall, a saddle, blurred cars) the
 # landmark model still reports a high presence but its landmarks collapse to a few pixels or wander off.
 ROI_AGREEMENT = 2.0
 # ... and when the landmarks it calls visible inside the image span at least this fraction of the ROI side
-# (a person cut by the frame edge down to the chest still spans ~0.4 of it; phantoms on a wall or a saddle
-# collapse to under 0.15).
-MIN_VISIBLE_EXTENT = 0.25
+# (people cut by the frame edge at the chest span 0.15-0.35 of it: Grace Hopper, the suit man in the sample
+# clip; a phantom on the sample clip's white wall collapses to 0.02).
+MIN_VISIBLE_EXTENT = 0.1
+# Detections of a body more than 100° from upright (head well below the hips) are dropped: on the sample
+# clip every such detection is a phantom (bikes, cars, railings) and a person lying down is at about 90°.
+MAX_TILT = math.radians(100)
+# A person new to the scene needs this landmark presence (the legacy solution also asks more of a first
+# detection than of tracking); once followed, the model's own 0.5 keeps them. On the sample clip the
+# phantoms that survive the other checks score 0.53-0.98 and true people on a good frame 0.98-1.0.
+NEW_PERSON_PRESENCE = 0.9
 
 
 @dataclass
@@ -260,7 +272,8 @@ class MediaPipeMultiPoseBackend(BasePoseBackend):
         detector_interval: run the tiled detector every k-th frame (video mode).
         tile_grids: ``n`` of each ``n × n`` tiling the detector sees (1 = the whole frame).
         tile_overlap: overlap of neighbouring tiles as a fraction of a tile.
-        score_threshold: minimum detector score (mediapipe's own threshold is 0.5).
+        score_threshold: minimum detector score (mediapipe's own graph keeps 0.5 and up; the legacy
+            solution's default here is 0.8).
         nms_threshold: head-box IoU above which two detections are one person.
         max_persons: most persons followed (best detector scores first).
         reason: why this backend was chosen, shown in :meth:`describe`.
@@ -268,8 +281,8 @@ class MediaPipeMultiPoseBackend(BasePoseBackend):
 
     name = "mediapipe_multi"
 
-    def __init__(self, video_mode: bool = True, detector_interval: int = 10, tile_grids: Sequence[int] = (1, 2, 3),
-                 tile_overlap: float = 0.25, score_threshold: float = 0.5, nms_threshold: float = 0.3,
+    def __init__(self, video_mode: bool = True, detector_interval: int = 25, tile_grids: Sequence[int] = (1, 2, 3),
+                 tile_overlap: float = 0.25, score_threshold: float = 0.8, nms_threshold: float = 0.3,
                  max_persons: int = 10, reason: str = "") -> None:
         from mediapipe.python.solution_base import SolutionBase
 
@@ -298,6 +311,7 @@ class MediaPipeMultiPoseBackend(BasePoseBackend):
         self.last_timings: dict[str, float] = {"detector": 0.0, "landmarks": 0.0}
         self.last_detector_views = 0
         self.last_detector_reason = ""
+        self.tiled_runs = 0  # frames the tiled detector ran on, since construction
 
     # ------------------------------------------------------------------------------------------ detector
 
@@ -321,7 +335,10 @@ class MediaPipeMultiPoseBackend(BasePoseBackend):
                 kps = np.array([(x1 + k.x * w, y1 + k.y * h) for k in loc.relative_keypoints], np.float32)
                 if len(kps) < 2:
                     continue
-                found.append(Detection(score, box, kps))
+                detection = Detection(score, box, kps)
+                if abs(detection.roi.rotation) > MAX_TILT:
+                    continue
+                found.append(detection)
         return merge_detections(found, self.nms_threshold)
 
     # ---------------------------------------------------------------------------------------- landmarks
@@ -355,7 +372,7 @@ class MediaPipeMultiPoseBackend(BasePoseBackend):
             return "still image"
         if scene_change_score(self._thumb, thumb) > SCENE_CHANGE:
             return "new scene" if self._thumb is not None else "first frame"
-        if self._lost:
+        if self._lost and self._since_detect >= min(LOST_COOLDOWN, self.detector_interval):
             return "person lost"
         if self._since_detect >= self.detector_interval:
             return "interval"
@@ -374,8 +391,9 @@ class MediaPipeMultiPoseBackend(BasePoseBackend):
         if reason:
             views = tile_views(width, height, self.tile_grids, self.tile_overlap)
             self._since_detect = 0
-        elif not self._tracked:
-            views = [(0, 0, width, height)]  # nobody followed: the cheap whole-frame look, every frame
+            self.tiled_runs += 1
+        elif not self._tracked or self._lost:
+            views = [(0, 0, width, height)]  # nobody (or somebody lost): the cheap whole-frame look, every frame
         candidates: list[tuple[BodyRoi, tuple[float, float], float]] = []
         if views:
             start = time.perf_counter()
@@ -387,7 +405,8 @@ class MediaPipeMultiPoseBackend(BasePoseBackend):
                     continue  # already followed: its landmark ROI is the better one
                 candidates.append((roi, (float(det.keypoints[0][0]), float(det.keypoints[0][1])), det.score))
         self.last_detector_views = len(views)
-        self.last_detector_reason = reason or ("whole frame (nobody tracked)" if views else "")
+        self.last_detector_reason = reason or (("whole frame (person lost)" if self._lost else
+                                                "whole frame (nobody tracked)") if views else "")
 
         start = time.perf_counter()
         # Followed persons first (they keep their place), then new detections, best score first.
@@ -395,6 +414,8 @@ class MediaPipeMultiPoseBackend(BasePoseBackend):
         rois += [c[0] for c in sorted(candidates, key=lambda c: c[2], reverse=True)][:2 * self.max_persons]
         posed = [self.landmarks(rgb, roi) for roi in rois]
         lost = sum(p is None for p in posed[:len(self._tracked)])
+        posed[len(self._tracked):] = [p if p is not None and p[1] >= NEW_PERSON_PRESENCE else None
+                                      for p in posed[len(self._tracked):]]
         found: list[tuple] = []  # (points33, presence, next roi, hip)
         for result in posed:
             if result is None or len(found) >= self.max_persons:
@@ -403,7 +424,8 @@ class MediaPipeMultiPoseBackend(BasePoseBackend):
                 continue  # two ROIs on one person (a track and a detection, or two views): keep the first
             found.append(result)
         landmarks_ms = (time.perf_counter() - start) * 1000.0
-        self._lost = lost > 0 and self.video_mode
+        # A loss stays pending (whole-frame look each frame) until a tiled run has looked for them.
+        self._lost = self.video_mode and ((self._lost and not reason) or lost > 0)
         self._tracked = [_Tracked(f[2], (float(f[3][0]), float(f[3][1]))) for f in found] if self.video_mode else []
         self._since_detect += 1
         self.last_timings = {"detector": detector_ms, "landmarks": landmarks_ms}
