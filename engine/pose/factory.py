@@ -64,7 +64,8 @@ def _cpu_choice(config: Config, device: torch.device, video_mode: bool, why: str
         backend = build_mediapipe(config, device, video_mode)
         backend.choice = f"auto → mediapipe per person box: {why}; {note}"
     else:
-        backend = build_mediapipe_multi(config, video_mode, reason=note)
+        short = "detector off" if config.pose.detector == "none" else "no detector weights cached"
+        backend = build_mediapipe_multi(config, video_mode, reason=short)
         backend.choice = f"auto → mediapipe_multi: {why}; {note}"
     return backend
 

@@ -167,9 +167,9 @@ def test_video_mode_tracks_rois_between_detector_runs():
 
 def test_describe_says_what_runs():
     backend = mm.MediaPipeMultiPoseBackend(video_mode=True, detector_interval=7, tile_grids=(2,),
-                                           reason="detector weights are not cached")
+                                           reason="no detector weights cached")
     try:
-        assert backend.describe() == ("mediapipe_multi (CPU, every person: detector on whole frame + 2x2 tiles "
-                                      "every 7 frames, landmarks per person; detector weights are not cached)")
+        assert backend.describe() == ("mediapipe_multi (CPU, every person: tiled detector (1, 2x2) every 7 frames, "
+                                      "landmarks per person; no detector weights cached)")
     finally:
         backend.close()

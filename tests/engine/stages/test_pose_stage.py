@@ -94,7 +94,8 @@ def test_auto_on_a_cpu_without_detector_weights_picks_mediapipe_multi_and_says_w
         assert backend.choice.startswith("auto → mediapipe_multi: no CUDA")
         assert "are not cached" in backend.choice
         assert "no CUDA" in caplog.text and "every person" in caplog.text
-        assert "weights fasterrcnn_mobilenet_v3_large_fpn_coco are not cached" in backend.describe()
+        assert "weights fasterrcnn_mobilenet_v3_large_fpn_coco are not cached" in backend.choice
+        assert backend.describe().endswith("; no detector weights cached)")
         assert backend.detector_interval == config.pose.multi_detector_interval
         assert backend.tile_grids == (1, 2, 3) and backend.max_persons == config.pose.max_persons
     finally:
