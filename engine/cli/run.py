@@ -88,8 +88,7 @@ class _PersonCount:
         if not self.frames:
             return "persons in view: no frames"
         mean = self.total / self.frames
-        return (f"persons in view: {mean:.2f} per frame (most {self.most}), "
-                f"found by {self.backend or 'no pose stage'}")
+        return f"persons in view: {mean:.2f} per frame (most {self.most}), found by {self.backend}"
 
     def close(self) -> None:
         pass
@@ -136,10 +135,11 @@ def run_command(args: argparse.Namespace) -> int:
     stats = pipe.stats
     how = "stopped by Ctrl-C" if interrupted else (pipe.stop_reason or "done")
     dropped = f", {stats['dropped']} dropped" if stats["dropped"] else ""
+    if counter.backend:  # no line without a pose stage (pose.backend: none)
+        print(f"a2v: {counter.summary()}", file=sys.stderr)
     print(f"a2v: {how}: {stats['frames']} frames in {elapsed:.1f} s "
           f"({stats['frames'] / max(elapsed, 1e-9):.1f} fps{dropped}); wrote {outputs or 'nothing'}",
           file=sys.stderr)
-    print(f"a2v: {counter.summary()}", file=sys.stderr)
     if interrupted:
         return 130
     if "damaged" in pipe.stop_reason or "truncated" in pipe.stop_reason:
