@@ -17,8 +17,9 @@ Detection → ROI follows the installed ``PoseDetectionToRoi`` subgraph (read fr
 (a point on the body's enclosing circle) gives size (twice its length) and rotation (so the vector points
 up); the square is scaled by 1.25. Between detector runs a person's ROI comes from its last landmarks by the
 same rule on the model's two auxiliary landmarks (``PoseLandmarksToRoi``). The tiled detector runs every
-``detector_interval`` frames, at once when a tracked person is lost or the scene changes (a cut), and on
-every frame in still-image mode; while nobody is tracked the whole-frame view alone runs on the other
+``detector_interval`` frames, at once when the scene changes (a cut), and on every frame in still-image
+mode; on the frame after a tracked person is lost it looks again where they were (the whole frame and the
+tiles holding their last hip point); while nobody is tracked the whole-frame view runs on each of the other
 frames, so a person walking in is found at once, as the legacy solution does.
 
 A pose counts only if it passes the checks measured on the sample clip's phantoms (walls, railings,
@@ -57,10 +58,6 @@ SAME_PERSON_HIP_DISTANCE = 0.2
 # view; measured with scene_change_score over all 249 frame pairs).
 SCENE_CHANGE = 25.0
 MIN_VIEW_PIXELS = 32
-# After a tiled run, a lost person brings the next tiled run forward only once this many frames have passed
-# (before that the whole-frame view looks for them): a person flickering at the edge of visibility (the
-# cyclist behind the van) would otherwise cost a full tiled run on every other frame.
-LOST_COOLDOWN = 5
 # A pose is kept only when the body ROI its landmarks give agrees with the ROI it was asked about: side
 # within a factor 2, hip midpoint within half a side. Off people (a wall, a saddle, blurred cars) the
 # landmark model still reports a high presence but its landmarks collapse to a few pixels or wander off.
@@ -313,7 +310,7 @@ class MediaPipeMultiPoseBackend(BasePoseBackend):
                                         outputs=outputs)
         self._tracked: list[_Tracked] = []
         self._since_detect = 0
-        self._lost = False
+        self._lost_at: list[tuple[float, float]] = []  # hips (pixels) of persons lost on the last frame
         self._thumb: Optional[np.ndarray] = None
         self.last_timings: dict[str, float] = {"detector": 0.0, "landmarks": 0.0}
         self.last_detector_views = 0
@@ -379,10 +376,10 @@ class MediaPipeMultiPoseBackend(BasePoseBackend):
             return "still image"
         if scene_change_score(self._thumb, thumb) > SCENE_CHANGE:
             return "new scene" if self._thumb is not None else "first frame"
-        if self._lost and self._since_detect >= min(LOST_COOLDOWN, self.detector_interval):
-            return "person lost"
         if self._since_detect >= self.detector_interval:
             return "interval"
+        if self._lost_at:
+            return "person lost"
         return ""
 
     def _frame(self, frame: np.ndarray) -> list[Person]:
@@ -395,12 +392,19 @@ class MediaPipeMultiPoseBackend(BasePoseBackend):
             self._tracked = []  # ROIs from another shot (or image) would pose whatever is there now
         detector_ms = 0.0
         views: list[tuple[int, int, int, int]] = []
-        if reason:
+        if reason == "person lost":
+            # Where they were lost: the whole frame and the tiles holding their last hip point (3-5 views,
+            # not all 14: a person flickering at the edge of visibility is searched for on every frame).
+            points = [(min(max(x, 0.0), width - 1.0), min(max(y, 0.0), height - 1.0)) for x, y in self._lost_at]
+            views = [v for v in tile_views(width, height, self.tile_grids, self.tile_overlap)
+                     if v == (0, 0, width, height) or any(v[0] <= x < v[2] and v[1] <= y < v[3] for x, y in points)]
+        elif reason:
             views = tile_views(width, height, self.tile_grids, self.tile_overlap)
             self._since_detect = 0
             self.tiled_runs += 1
-        elif not self._tracked or self._lost:
-            views = [(0, 0, width, height)]  # nobody (or somebody lost): the cheap whole-frame look, every frame
+        elif not self._tracked:
+            views = [(0, 0, width, height)]  # nobody followed: the cheap whole-frame look, every frame
+        self._lost_at = []
         candidates: list[tuple[BodyRoi, tuple[float, float], float]] = []
         if views:
             start = time.perf_counter()
@@ -412,8 +416,7 @@ class MediaPipeMultiPoseBackend(BasePoseBackend):
                     continue  # already followed: its landmark ROI is the better one
                 candidates.append((roi, (float(det.keypoints[0][0]), float(det.keypoints[0][1])), det.score))
         self.last_detector_views = len(views)
-        self.last_detector_reason = reason or (("whole frame (person lost)" if self._lost else
-                                                "whole frame (nobody tracked)") if views else "")
+        self.last_detector_reason = reason or ("whole frame (nobody tracked)" if views else "")
 
         start = time.perf_counter()
         # Followed persons first (they keep their place), then new detections, best score first.
@@ -421,7 +424,7 @@ class MediaPipeMultiPoseBackend(BasePoseBackend):
         rois += [c[0] for c in sorted(candidates, key=lambda c: c[2], reverse=True)][:2 * self.max_persons]
         posed = [self.landmarks(rgb, roi) for roi in rois]
         posed = [p if p is not None and p[1] >= MIN_PRESENCE else None for p in posed]
-        lost = sum(p is None for p in posed[:len(self._tracked)])
+        lost_at = [t.hip for t, p in zip(self._tracked, posed) if p is None]
         found: list[tuple] = []  # (points33, presence, next roi, hip)
         for result in posed:
             if result is None or len(found) >= self.max_persons:
@@ -430,8 +433,7 @@ class MediaPipeMultiPoseBackend(BasePoseBackend):
                 continue  # two ROIs on one person (a track and a detection, or two views): keep the first
             found.append(result)
         landmarks_ms = (time.perf_counter() - start) * 1000.0
-        # A loss stays pending (whole-frame look each frame) until a tiled run has looked for them.
-        self._lost = self.video_mode and ((self._lost and not reason) or lost > 0)
+        self._lost_at = lost_at if self.video_mode else []
         self._tracked = [_Tracked(f[2], (float(f[3][0]), float(f[3][1]))) for f in found] if self.video_mode else []
         self._since_detect += 1
         self.last_timings = {"detector": detector_ms, "landmarks": landmarks_ms}
@@ -455,7 +457,7 @@ class MediaPipeMultiPoseBackend(BasePoseBackend):
 
     def reset(self) -> None:
         """Forget the followed persons (the next frame runs the tiled detector)."""
-        self._tracked, self._thumb, self._lost, self._since_detect = [], None, False, 0
+        self._tracked, self._thumb, self._lost_at, self._since_detect = [], None, [], 0
 
     def describe(self) -> str:
         """E.g. "mediapipe_multi (CPU, every person: tiled detector (1, 2x2, 3x3) every 25 frames, landmarks
