@@ -66,8 +66,9 @@ class PoseConfig:
     mediapipe_confidence: float = _opt(0.8, min=0,
                                        help="mediapipe's own person threshold with no detector "
                                             "(lower finds more, and more false people)")
-    multi_detector_interval: int = _opt(25, min=1, help="mediapipe_multi: run the tiled person detector every "
-                                                         "k-th frame (and at once on a cut or a lost person)")
+    multi_detector_interval: int = _opt(
+        25, min=1, help="mediapipe_multi: run the tiled person detector every k-th frame (at once on a cut; "
+                        "a lost person is looked for where they were on the next frame)")
     multi_tiles: list[str] = _list_opt(("1", "2", "3"), choices=("1", "2", "3", "4", "5", "6"),
                                        help="mediapipe_multi: the detector sees the frame as n x n tiles for "
                                             "each n (1 = whole frame; more finds smaller people, slower)")
