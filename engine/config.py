@@ -53,14 +53,15 @@ class SourceConfig:
 
 @dataclass
 class PoseConfig:
-    backend: str = _opt("auto", choices=("auto", "keypoint_rcnn", "mediapipe", "none"),
-                        help="auto = Keypoint R-CNN on CUDA, mediapipe on a CPU")
+    backend: str = _opt("auto", choices=("auto", "keypoint_rcnn", "mediapipe", "mediapipe_multi", "none"),
+                        help="auto = Keypoint R-CNN on CUDA; on a CPU mediapipe per detector box when the "
+                             "detector weights are cached, else mediapipe_multi")
     score_threshold: float = _opt(0.7, min=0, help="person detection score threshold")
     min_size: int = _opt(512, min=32, help="Keypoint R-CNN input size (short side, pixels)")
     batch_size: int = _opt(1, min=1, help="frames per Keypoint R-CNN and A2V call for file sources")
     detector: str = _opt("auto", choices=("auto", "fasterrcnn", "none"),
-                         help="person detector in front of mediapipe "
-                              "(auto = fetch its weights once when online, none offline)")
+                         help="person detector in front of mediapipe per box (auto = when its weights are "
+                              "cached, else mediapipe_multi; fasterrcnn = fetch them once)")
     max_persons: int = _opt(10, min=1, help="most persons kept per frame (largest boxes first)")
     fp16: bool = _opt(True, help="fp16 autocast on CUDA")
     weights: str = _opt("keypointrcnn_resnet50_fpn_coco",
@@ -70,6 +71,17 @@ class PoseConfig:
     mediapipe_confidence: float = _opt(0.8, min=0,
                                        help="mediapipe's own person threshold with no detector "
                                             "(lower finds more, and more false people)")
+    multi_detector_interval: int = _opt(
+        25, min=1, help="mediapipe_multi: run the tiled person detector every k-th frame (at once on a cut; "
+                        "a lost person is looked for where they were on the next frame)")
+    multi_tiles: list[str] = _list_opt(("1", "2", "3"), choices=("1", "2", "3", "4", "5", "6"),
+                                       help="mediapipe_multi: the detector sees the frame as n x n tiles for "
+                                            "each n (1 = whole frame; more finds smaller people, slower)")
+    multi_tile_overlap: float = _opt(0.25, min=0, help="mediapipe_multi: overlap of neighbouring tiles "
+                                                       "(fraction of a tile, below 1)")
+    multi_score_threshold: float = _opt(0.5, min=0, help="mediapipe_multi: minimum person detector score")
+    multi_nms_threshold: float = _opt(0.3, min=0, help="mediapipe_multi: head-box IoU above which two "
+                                                       "detections are one person")
 
 
 @dataclass

@@ -6,9 +6,14 @@
     python main.py bench pose --backend all --device cuda --batch 4
     python main.py bench pose --backend keypoint_rcnn --random-weights   # speed only, no download
 
-Frames come from the sample clip (from frame 80, where the cyclist is; wrapping), resized to ``--size``.
-The first ``--warmup`` calls are not timed. Reported per backend: median and p90 ms per frame (a batch's
-time divided by its frames), frames per second from the median, persons found per frame, and the spread
+Frames come from the sample clip (from frame 80, where the cyclist is; wrapping), resized to ``--size``
+(``--size native`` keeps the source's size; a multi-person clip: ``python -m tests.engine.pose.media
+four.mp4`` then ``--source four.mp4 --size native``). The first ``--warmup`` calls are not timed (a
+tracking backend then starts afresh). Reported per backend: median, p90 and mean ms per frame (a batch's
+time divided by its frames), frames per second from the median and from the mean (the mean counts the
+frames on which a tracking backend runs its detector), persons found per frame, ms per frame by stage
+where the backend says (``mediapipe_multi``: detector, landmarks, and the share of frames the tiled
+detector ran on), and the spread
 of keypoint confidences (p10/p50/p90 and the fraction at or above the drawing threshold 0.3), which shows
 on real weights whether Keypoint R-CNN's logit mapping and mediapipe's visibilities agree in scale. On CUDA the
 clock stops after ``torch.cuda.synchronize()``. ``--random-weights`` times Keypoint R-CNN without its
@@ -32,12 +37,16 @@ from engine.paths import SAMPLE_CLIP
 FIRST_FRAME = 80
 
 
-def parse_size(text: str) -> tuple[int, int]:
+def parse_size(text: str) -> tuple[int, int] | None:
+    """``WxH``, or ``native`` (None: keep the source's size)."""
+    if text.strip().lower() == "native":
+        return None
     return parse_frame_size(text, minimum=32)
 
 
-def load_frames(source: Path, count: int, size: tuple[int, int]) -> list[np.ndarray]:
-    """``count`` BGR frames of ``source`` from :data:`FIRST_FRAME` on (wrapping), resized to ``size``."""
+def load_frames(source: Path, count: int, size: tuple[int, int] | None) -> list[np.ndarray]:
+    """``count`` BGR frames of ``source`` from :data:`FIRST_FRAME` on (wrapping), resized to ``size``
+    (None: as they are)."""
     from engine.cvcompat import cv2
 
     capture = cv2.VideoCapture(str(source))
@@ -52,6 +61,8 @@ def load_frames(source: Path, count: int, size: tuple[int, int]) -> list[np.ndar
         raise SystemExit(f"bench pose: cannot read frames from {source}; pass --source with a video file")
     start = FIRST_FRAME if len(frames) > FIRST_FRAME else 0
     picked = [frames[(start + i) % len(frames)] for i in range(count)]
+    if size is None:
+        return picked
     return [cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in picked]
 
 
@@ -65,7 +76,12 @@ def time_backend(backend, frames: list[np.ndarray], batch: int, warmup: int, dev
     for i in range(min(warmup, len(frames))):
         backend.estimate(frames[i:i + batch])
     sync()
+    if hasattr(backend, "reset"):
+        backend.reset()  # a tracking backend starts afresh: the timed run includes its first detection
     per_frame, persons, confidences = [], [], []
+    stage_ms: dict[str, list[float]] = {}
+    runs_before = getattr(backend, "tiled_runs", None)
+    cpu_before = time.process_time()
     for start in range(0, len(frames), batch):
         chunk = frames[start:start + batch]
         begin = time.perf_counter()
@@ -75,10 +91,23 @@ def time_backend(backend, frames: list[np.ndarray], batch: int, warmup: int, dev
         per_frame += [elapsed / len(chunk)] * len(chunk)
         persons += [len(r) for r in results]
         confidences += [p.keypoints[:, 2] for r in results for p in r]
+        for name, ms in getattr(backend, "last_timings", {}).items():
+            stage_ms.setdefault(name, []).append(ms * len(chunk))
+    cpu_ms = (time.process_time() - cpu_before) * 1000.0 / len(per_frame)
     median = float(np.median(per_frame))
+    mean = float(np.mean(per_frame))
     conf = np.concatenate(confidences) if confidences else np.zeros(0, np.float32)
-    return {"median_ms": median, "p90_ms": float(np.percentile(per_frame, 90)),
-            "fps": 1000.0 / median if median > 0 else float("inf"), "persons_per_frame": float(np.mean(persons)),
+    return {"median_ms": median, "p90_ms": float(np.percentile(per_frame, 90)), "mean_ms": mean,
+            "fps": 1000.0 / median if median > 0 else float("inf"),
+            "fps_mean": 1000.0 / mean if mean > 0 else float("inf"),
+            # CPU time of this process per frame (all its threads): on a machine shared with other jobs
+            # it moves much less with their load than the wall-clock numbers do.
+            "cpu_ms_per_frame": cpu_ms,
+            "persons_per_frame": float(np.mean(persons)),
+            "persons_min_max": [int(min(persons)), int(max(persons))],
+            "stage_ms_per_frame": {name: sum(v) / len(per_frame) for name, v in stage_ms.items()},
+            "tiled_detector_frames": (None if runs_before is None
+                                      else (backend.tiled_runs - runs_before) / len(per_frame)),
             "frames": len(per_frame),
             # How the keypoint confidences spread (checks the logit → probability mapping on real weights).
             "keypoint_conf_p10_p50_p90": [float(v) for v in np.percentile(conf, [10, 50, 90])] if conf.size else [],
@@ -86,11 +115,14 @@ def time_backend(backend, frames: list[np.ndarray], batch: int, warmup: int, dev
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--backend", action="append", choices=("mediapipe", "keypoint_rcnn", "auto", "all"),
-                        help="backend to time (repeatable; default all = mediapipe and keypoint_rcnn)")
+    parser.add_argument("--backend", action="append",
+                        choices=("mediapipe", "mediapipe_multi", "keypoint_rcnn", "auto", "all"),
+                        help="backend to time (repeatable; default all = mediapipe, mediapipe_multi and "
+                             "keypoint_rcnn)")
     parser.add_argument("--frames", type=int, default=50, help="timed frames (default 50)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed calls first (default 3)")
-    parser.add_argument("--size", type=parse_size, default=(640, 480), help="frame size WxH (default 640x480)")
+    parser.add_argument("--size", type=parse_size, default=(640, 480),
+                        help="frame size WxH, or native (default 640x480)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--batch", type=int, default=1, help="frames per call (Keypoint R-CNN batching)")
     parser.add_argument("--min-size", type=int, help="Keypoint R-CNN input short side (default: config)")
@@ -135,8 +167,9 @@ def _measure(args: argparse.Namespace, emit) -> int:
         config.pose.min_size = args.min_size
     names = args.backend or ["all"]
     if "all" in names:
-        names = ["mediapipe", "keypoint_rcnn"]
+        names = ["mediapipe", "mediapipe_multi", "keypoint_rcnn"]
     frames = load_frames(args.source, args.frames, args.size)
+    height, width = frames[0].shape[:2]
     rows = []
     for name in dict.fromkeys(names):
         config.pose.backend = name
@@ -157,21 +190,28 @@ def _measure(args: argparse.Namespace, emit) -> int:
             continue
         stats = time_backend(backend, frames, max(1, args.batch), args.warmup, device)
         stats.update(backend=name, description=backend.describe(), device=describe_device(device),
-                     size=f"{args.size[0]}x{args.size[1]}", batch=args.batch)
+                     size=f"{width}x{height}", batch=args.batch)
         backend.close()
         rows.append(stats)
     if not rows:
         raise RuntimeError("pose bench: no backend could be timed (see the lines above); "
                            "fetch the weights or pass --random-weights")
-    print(f"pose bench: {args.frames} frames of {args.source.name} at {args.size[0]}x{args.size[1]}, "
+    print(f"pose bench: {args.frames} frames of {args.source.name} at {width}x{height}, "
           f"batch {args.batch}, {describe_device(device)}")
-    print(f"{'backend':<15}{'median ms':>10}{'p90 ms':>9}{'fps':>8}{'persons':>9}{'kp conf p10/50/90':>19}"
-          f"{'>=0.3':>7}  description")
+    print(f"{'backend':<17}{'median ms':>10}{'p90 ms':>9}{'mean ms':>9}{'fps':>8}{'fps mean':>9}{'persons':>9}"
+          f"{'min-max':>8}{'kp conf p10/50/90':>19}{'>=0.3':>7}  description")
     for row in rows:
         spread = "/".join(f"{v:.2f}" for v in row["keypoint_conf_p10_p50_p90"]) or "-"
-        print(f"{row['backend']:<15}{row['median_ms']:>10.1f}{row['p90_ms']:>9.1f}{row['fps']:>8.1f}"
-              f"{row['persons_per_frame']:>9.2f}{spread:>19}{row['keypoints_drawn_fraction']:>7.2f}  "
-              f"{row['description']}")
+        low, high = row["persons_min_max"]
+        print(f"{row['backend']:<17}{row['median_ms']:>10.1f}{row['p90_ms']:>9.1f}{row['mean_ms']:>9.1f}"
+              f"{row['fps']:>8.1f}{row['fps_mean']:>9.1f}{row['persons_per_frame']:>9.2f}{f'{low}-{high}':>8}"
+              f"{spread:>19}{row['keypoints_drawn_fraction']:>7.2f}  {row['description']}")
+        if row["stage_ms_per_frame"]:
+            stages = ", ".join(f"{name} {ms:.1f}" for name, ms in row["stage_ms_per_frame"].items())
+            tiled = row["tiled_detector_frames"]
+            share = f"; tiled detector on {100 * tiled:.0f}% of frames" if tiled is not None else ""
+            print(f"{'':<17}by stage, ms per frame: {stages}{share}")
+        print(f"{'':<17}CPU time {row['cpu_ms_per_frame']:.1f} ms per frame (this process, all threads)")
     emit(rows)
     return 0
 

@@ -14,6 +14,7 @@ from engine.cli.common import (
     config_from_args,
     print_error,
 )
+from engine.io.sinks import SinkBase
 from engine.paths import SAMPLE_CLIP
 
 log = logging.getLogger("a2v")
@@ -92,6 +93,34 @@ class _Progress:
             self.bar.close()
 
 
+class _PersonCount(SinkBase):
+    """A sink that only counts: persons the pose stage found per frame, and which backend found them."""
+
+    name = "person count"
+
+    def __init__(self) -> None:
+        self.frames = 0
+        self.total = 0
+        self.most = 0
+        self.backend = ""
+
+    def write(self, annotated, result) -> None:
+        count = int(result.info.get("persons", len(result.persons)))
+        self.frames += 1
+        self.total += count
+        self.most = max(self.most, count)
+        self.backend = result.info.get("pose_backend", self.backend)
+
+    def summary(self) -> str:
+        if not self.frames:
+            return "persons in view: no frames"
+        mean = self.total / self.frames
+        return f"persons in view: {mean:.2f} per frame (most {self.most}), found by {self.backend}"
+
+    def close(self) -> None:
+        pass
+
+
 def run_command(args: argparse.Namespace) -> int:
     from engine.io.sinks import open_sinks
     from engine.io.sources import open_source
@@ -124,7 +153,9 @@ def run_command(args: argparse.Namespace) -> int:
     if args.max_frames is not None:
         total = min(total, args.max_frames) if total else args.max_frames
     render = default_renderer(config, still=independent) if (args.out or args.images) else None
-    pipe = Pipeline(source, stages, sinks=sinks, config=config, render=render, max_frames=args.max_frames)
+    counter = _PersonCount()
+    pipe = Pipeline(source, stages, sinks=[*sinks, counter], config=config, render=render,
+                    max_frames=args.max_frames)
     unit = "image" if independent else "frame"
     progress = _Progress(total, enabled=not args.quiet and not source.is_live, unit=unit)
     start = time.perf_counter()
@@ -146,6 +177,8 @@ def run_command(args: argparse.Namespace) -> int:
         count = f"{len(skipped_files)} unreadable skipped"
         how = how.replace(count, f"{count}: {shown}") if count in how else f"{how} ({count}: {shown})"
     rate = "images/s" if independent else "fps"
+    if counter.backend:  # no line without a pose stage (pose.backend: none)
+        print(f"a2v: {counter.summary()}", file=sys.stderr)
     print(f"a2v: {how}: {stats['frames']} {unit}s in {elapsed:.1f} s "
           f"({stats['frames'] / max(elapsed, 1e-9):.1f} {rate}{dropped}); wrote {outputs or 'nothing'}",
           file=sys.stderr)

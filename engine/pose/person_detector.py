@@ -60,6 +60,22 @@ class TorchvisionPersonDetector:
         return f"Faster R-CNN MobileNetV3 person detector on {self.device.type.upper()}"
 
 
+def detector_available(mode: str, weights: str = DEFAULT_WEIGHTS) -> tuple[bool, str]:
+    """``(True, why)`` when :func:`build_person_detector` would give a detector for ``pose.detector`` =
+    ``mode`` without failing: ``fasterrcnn`` (fetched if needed) or ``auto`` with the weights on disk."""
+    from engine.weights import store as registry
+
+    if mode == "none":
+        return False, "person detector off (pose.detector: none)"
+    if mode == "fasterrcnn":
+        return True, "person detector asked for (pose.detector: fasterrcnn)"
+    try:
+        registry.locate(weights)
+    except registry.WeightsNotFound:
+        return False, f"person detector weights {weights} are not cached"
+    return True, f"person detector weights {weights} are cached"
+
+
 def build_person_detector(mode: str, device: torch.device, score_threshold: float, min_size: int,
                           weights: str = DEFAULT_WEIGHTS) -> tuple[Optional[TorchvisionPersonDetector], str]:
     """``(detector or None, why)`` for ``pose.detector`` = ``auto`` | ``fasterrcnn`` | ``none``.

@@ -320,8 +320,8 @@ class _HudLayout:
 
 
 def hud_segments(result: FrameResult) -> list[tuple[str, BGR]]:
-    """The heads-up line's pieces, each ``(text, colour)``: fps, per-stage ms, dropped frames, pose
-    backend and, when PaSta is off, "PaSta off: <reason>" in amber."""
+    """The heads-up line's pieces, each ``(text, colour)``: fps, per-stage ms, dropped frames, persons
+    the pose stage found, pose backend and, when PaSta is off, "PaSta off: <reason>" in amber."""
     info = result.info or {}
     segments: list[tuple[str, BGR]] = []
     fps = info.get("fps")
@@ -332,6 +332,9 @@ def hud_segments(result: FrameResult) -> list[tuple[str, BGR]]:
         segments.append((f"{stages} ms", WHITE))
     if "dropped" in info:
         segments.append((f"dropped {int(info['dropped'])}", WHITE))
+    if "persons" in info:
+        count = int(info["persons"])
+        segments.append((f"{count} person{'' if count == 1 else 's'} in view", WHITE))
     if info.get("pose_backend"):
         segments.append((f"pose: {info['pose_backend']}", WHITE))
     if info.get("pasta_off"):

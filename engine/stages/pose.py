@@ -2,7 +2,8 @@
 
 ``result.info["pose_backend"]`` says which backend ran and how, e.g.
 "mediapipe (CPU, one person per frame: no detector weights cached (...))" or
-"keypoint_rcnn (CUDA:0 NVIDIA H100 80GB HBM3, fp16, min_size 512)".
+"keypoint_rcnn (CUDA:0 NVIDIA H100 80GB HBM3, fp16, min_size 512)"; ``result.info["persons"]`` is how many
+persons it found in the frame (after ``pose.max_persons``).
 """
 from __future__ import annotations
 
@@ -58,6 +59,7 @@ class PoseStage:
     def _fill(self, result: FrameResult, persons) -> None:
         result.persons = keep_largest(persons, self.max_persons)
         result.info["pose_backend"] = self._description
+        result.info["persons"] = len(result.persons)
 
     def set_still_images(self, still: bool) -> None:
         """Unrelated photos (``still``) or video frames from now on; passed to the backend (mediapipe then

@@ -36,3 +36,21 @@ def test_bad_size_and_device_are_clear(capsys):
     if not __import__("torch").cuda.is_available():
         assert bench.main(["--device", "cuda", "--frames", "1"]) == 2
         assert "CUDA is not available" in capsys.readouterr().err
+
+
+def test_bench_reports_persons_and_ms_by_stage_for_mediapipe_multi(capsys, tmp_path):
+    from tests.engine.pose import media
+
+    clip = media.four_person_clip(tmp_path / "four.mp4", frames=6)
+    code = bench.main(["--backend", "mediapipe_multi", "--frames", "6", "--warmup", "1", "--size", "native",
+                       "--source", str(clip), "--device", "cpu", "--json", "-",
+                       "--set", "pose.multi_detector_interval=3"])
+    assert code == 0
+    row = json.loads(capsys.readouterr().out)[0]
+    assert row["backend"] == "mediapipe_multi" and row["size"] == "1280x544" and row["frames"] == 6
+    assert row["persons_per_frame"] >= 3 and row["persons_min_max"][1] == 4
+    stages = row["stage_ms_per_frame"]
+    assert set(stages) == {"detector", "landmarks"} and stages["detector"] > 0 and stages["landmarks"] > 0
+    assert row["tiled_detector_frames"] == pytest.approx(2 / 6)  # frames 0 and 3 (after the reset)
+    assert 0 < row["mean_ms"] and 0 < row["cpu_ms_per_frame"]
+    assert row["description"].startswith("mediapipe_multi (CPU, every person")

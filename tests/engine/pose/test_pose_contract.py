@@ -41,7 +41,14 @@ def _keypoint_rcnn():
     return KeypointRCNNBackend("cpu", weights=None, score_threshold=0.0, min_size=96, detections_per_img=1)
 
 
-BACKENDS = {"mediapipe": _mediapipe, "mediapipe_per_box": _mediapipe_with_detector, "keypoint_rcnn": _keypoint_rcnn}
+def _mediapipe_multi():
+    from engine.pose.mediapipe_multi import MediaPipeMultiPoseBackend
+
+    return MediaPipeMultiPoseBackend(video_mode=False)
+
+
+BACKENDS = {"mediapipe": _mediapipe, "mediapipe_per_box": _mediapipe_with_detector, "keypoint_rcnn": _keypoint_rcnn,
+            "mediapipe_multi": _mediapipe_multi}
 
 
 @pytest.fixture(scope="module", params=sorted(BACKENDS))

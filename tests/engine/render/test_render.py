@@ -287,6 +287,16 @@ def test_label_placer_slides_when_every_candidate_is_taken():
 
 # ------------------------------------------------------------------------------------- HUD and sidebar
 
+def test_hud_says_how_many_persons_the_pose_stage_found():
+    from engine.render.annotate import hud_segments
+
+    frame = FrameResult(index=0, timestamp=0.0, image_size=(640, 480),
+                        info={"persons": 4, "pose_backend": "mediapipe_multi (CPU)"})
+    assert [text for text, _ in hud_segments(frame)] == ["4 persons in view", "pose: mediapipe_multi (CPU)"]
+    frame.info = {"persons": 1}
+    assert [text for text, _ in hud_segments(frame)] == ["1 person in view"]
+
+
 def test_hud_line_shows_fps_stage_ms_dropped_backend_and_pasta_off():
     frame = result([], fps=24.66, dropped=3, pose_backend="rtmpose-m", pasta_off="no PaSta weights")
     frame.timings = {"pose": 11.24, "tracker": 0.41}

@@ -95,6 +95,7 @@ def test_mediapipe_stage_fills_persons_and_says_how_it_ran(astronaut):
         info = result.info["pose_backend"]
         assert info == "mediapipe (CPU, one person per frame: no detector weights cached)"
         assert stage.describe() == info
+        assert result.info["persons"] == 1
     finally:
         stage.close()
 
@@ -110,30 +111,70 @@ def test_stage_keeps_the_largest_persons():
     results = [FrameResult(index=i, timestamp=0.0, image_size=(64, 64)) for i in range(3)]
     stage.process_batch([np.zeros((64, 64, 3), np.uint8)] * 3, results)
     assert all(len(r.persons) == 2 and r.info["pose_backend"] == "fixed" for r in results)
+    assert all(r.info["persons"] == 2 for r in results)  # counted after max_persons
     stage.close()
     assert backend.closed
     assert keep_largest(persons, 10) == persons
 
 
-def test_auto_on_a_cpu_picks_mediapipe_and_says_why(caplog):
+def test_auto_on_a_cpu_without_detector_weights_picks_mediapipe_multi_and_says_why(caplog):
+    from engine.pose.mediapipe_multi import MediaPipeMultiPoseBackend
+
     config = load_config(overrides=["pose.backend=auto"])
     with caplog.at_level(logging.INFO):
         backend = build_pose_backend(config, torch.device("cpu"))
     try:
-        assert isinstance(backend, MediaPipePoseBackend)
-        assert backend.choice.startswith("auto → mediapipe: no CUDA")
-        assert "no CUDA" in caplog.text and "one person per frame" in caplog.text
+        assert isinstance(backend, MediaPipeMultiPoseBackend)
+        assert backend.choice.startswith("auto → mediapipe_multi: no CUDA")
+        assert "are not cached" in backend.choice
+        assert "no CUDA" in caplog.text and "every person" in caplog.text
+        assert "weights fasterrcnn_mobilenet_v3_large_fpn_coco are not cached" in backend.choice
+        assert backend.describe().endswith("; no detector weights cached)")
+        assert backend.detector_interval == config.pose.multi_detector_interval
+        assert backend.tile_grids == (1, 2, 3) and backend.max_persons == config.pose.max_persons
     finally:
         backend.close()
 
 
-def test_auto_on_cuda_without_weights_falls_back_to_mediapipe(offline, caplog):
+def test_auto_on_a_cpu_with_cached_detector_weights_keeps_per_box_mediapipe(tmp_path):
+    from torchvision.models.detection import fasterrcnn_mobilenet_v3_large_fpn
+
+    checkpoint = tmp_path / "detector.pth"
+    torch.save(fasterrcnn_mobilenet_v3_large_fpn(weights=None, weights_backbone=None).state_dict(), checkpoint)
+    config = load_config(overrides=["pose.backend=auto", f"pose.detector_weights={checkpoint}", "pose.min_size=96"])
+    backend = build_pose_backend(config, torch.device("cpu"))
+    try:
+        assert isinstance(backend, MediaPipePoseBackend) and backend.per_box
+        assert backend.choice.startswith("auto → mediapipe per person box: no CUDA")
+        assert "are cached" in backend.choice
+    finally:
+        backend.close()
+
+
+def test_explicit_mediapipe_multi_takes_the_config_knobs():
+    config = load_config(overrides=["pose.backend=mediapipe_multi", "pose.multi_detector_interval=4",
+                                    "pose.multi_tiles=[2]", "pose.multi_score_threshold=0.6",
+                                    "pose.multi_nms_threshold=0.4", "pose.multi_tile_overlap=0.1",
+                                    "pose.max_persons=3"])
+    backend = build_pose_backend(config, torch.device("cpu"), video_mode=False)
+    try:
+        assert backend.name == "mediapipe_multi" and not backend.video_mode
+        assert (backend.detector_interval, backend.tile_grids, backend.score_threshold, backend.nms_threshold,
+                backend.tile_overlap, backend.max_persons) == (4, (1, 2), 0.6, 0.4, 0.1, 3)
+        assert backend.choice == "mediapipe_multi (pose.backend: mediapipe_multi)"
+    finally:
+        backend.close()
+
+
+def test_auto_on_cuda_without_weights_falls_back_to_the_cpu_choice(offline, caplog):
     # torch.device("cuda") is only a name here: the missing weights stop Keypoint R-CNN before any CUDA call.
+    from engine.pose.mediapipe_multi import MediaPipeMultiPoseBackend
+
     config = load_config(overrides=["pose.backend=auto"])
     with caplog.at_level(logging.INFO):
         backend = build_pose_backend(config, torch.device("cuda"))
     try:
-        assert isinstance(backend, MediaPipePoseBackend)
+        assert isinstance(backend, MediaPipeMultiPoseBackend)
         assert "Keypoint R-CNN weights are missing" in backend.choice
         assert "python main.py weights import keypointrcnn_resnet50_fpn_coco" in caplog.text
     finally:
