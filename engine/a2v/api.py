@@ -6,8 +6,9 @@ Public API (code outside the project calls this)::
     a2v = A2V.from_files(checkpoint=PATH, language_matrix=PATH_OR_ARRAY, device="cpu")
     out = a2v.infer(image_bgr, boxes, keypoints)
     # image_bgr (H, W, 3) uint8; boxes (N, 4) float xyxy pixels; keypoints (N, 17, 3) COCO-17 x, y, conf
-    # out: dict of numpy float32 arrays: part_boxes (N, 10, 4) (clipped to the image, as fed to the
-    #      network), skeleton_maps (N, 64, 64), pasta (N, 93), actions (N, 157), visual (N, 3072),
+    # out: dict of numpy float32 arrays: part_boxes (N, 10, 4) (clipped one-sided as the official
+    #      loaders: x1, y1 >= 0, x2 <= W, y2 <= H, so a part wholly outside the image is inverted; as fed
+    #      to the network), skeleton_maps (N, 64, 64), pasta (N, 93), actions (N, 157), visual (N, 3072),
     #      language (N, 1536) (N, 768 with the MiniLM matrix)
 
 ``checkpoint``: the official ``pretrained_model.pth`` (``{"model_state_dict": ...}``), a checkpoint saved
