@@ -168,7 +168,8 @@ def checkpoint_record(spec: str, path: Optional[str | os.PathLike] = None, loade
     return record
 
 
-def _language_from_config(spec: str) -> dict:
+def language_record(spec: str) -> dict:
+    """What ``a2v.language = spec`` would use (engine.a2v.language.resolve_language), without loading it."""
     try:
         from engine.a2v.language import resolve_language
     except ImportError:  # pragma: no cover - an older engine without the auto order
@@ -187,7 +188,7 @@ def _a2v_from_config(config) -> dict:
                "stride": int(cfg.stride), "fp16": bool(cfg.fp16),
                "pasta_off": None if cfg.enabled else "A2V disabled (a2v.enabled: false)"}
     section["checkpoint"] = checkpoint_record(cfg.checkpoint)
-    section["language"] = _language_from_config(cfg.language)
+    section["language"] = language_record(cfg.language)
     if cfg.enabled and section["checkpoint"].get("error"):
         section["pasta_off"] = section["checkpoint"]["error"]
     return section

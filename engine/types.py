@@ -71,7 +71,8 @@ class FrameResult:
     ``image_size`` is ``(width, height)`` in pixels; ``timestamp`` is seconds from the start of the source
     (file position for files, wall clock since start for live sources); ``timings`` maps a stage name to
     the milliseconds it spent on this frame. ``info`` carries run-level facts the overlays and status bar
-    show: ``pose_backend`` (str), ``pasta_off`` (reason str, absent when PaSta runs), ``dropped`` (int,
+    show: ``pose_backend`` (str), ``pasta_off`` (reason str, absent when PaSta runs), ``a2v_language``
+    (str, when PaSta runs: the language matrix used and the A2V vector's length), ``dropped`` (int,
     frames a live source dropped so far), ``fps`` (float, pipeline rate).
     """
 

@@ -13,7 +13,9 @@ Public API (code outside the project calls this)::
 
 ``checkpoint``: the official ``pretrained_model.pth`` (``{"model_state_dict": ...}``), a checkpoint saved
 by this project, or a registered name (``a2v_v1``). ``language_matrix``: a ``.npy`` path, an array, or a
-name understood by :func:`engine.a2v.language.language_matrix` (default ``minilm``).
+name understood by :func:`engine.a2v.language.language_matrix` (default ``auto``: the official .npy when
+cached, else bert-base-uncased by the official recipe when cached, else the bundled MiniLM — then the
+vector is 3,840-d, not the official 4,608-d; ``a2v.language_choice`` says which ran).
 
 Modes: ``parity`` runs the trunk at the original resolution (the official test path: the official
 numbers); ``fast`` first downscales the frame so its long side is at most ``fast_long_side`` (512 = the
@@ -82,6 +84,8 @@ class A2V:
         if self.language is not None and self.language.shape[0] != NUM_PASTA:
             raise A2VError(f"language matrix has shape {self.language.shape}, expected ({NUM_PASTA}, 2D)")
         self.mode = mode
+        # engine.a2v.language.LanguageChoice when built by from_files (which matrix, its size, a note).
+        self.language_choice = None
         self.fast_long_side = int(fast_long_side)
         self.fp16 = bool(fp16)
 
@@ -90,14 +94,16 @@ class A2V:
                    device: Union[str, torch.device] = "cpu", mode: str = "parity", fast_long_side: int = 512,
                    fp16: bool = True, fuse_bn: bool = True) -> "A2V":
         """Build from a checkpoint (path, registered name or state dict) and a language matrix
-        (path, array or name; None = the bundled MiniLM matrix)."""
-        from engine.a2v.language import language_matrix as load_language
+        (path, array or name; None = ``auto``, see the module docstring)."""
+        from engine.a2v.language import AUTO, load_language
 
         net = PastaNet()
         net.load_checkpoint(checkpoint if isinstance(checkpoint, dict) else os.fspath(checkpoint))
-        matrix = load_language("minilm" if language_matrix is None else language_matrix)
-        return cls(net, matrix, device=device, mode=mode, fast_long_side=fast_long_side, fp16=fp16,
-                   fuse_bn=fuse_bn)
+        matrix, choice = load_language(AUTO if language_matrix is None else language_matrix)
+        model = cls(net, matrix, device=device, mode=mode, fast_long_side=fast_long_side, fp16=fp16,
+                    fuse_bn=fuse_bn)
+        model.language_choice = choice
+        return model
 
     @property
     def language_dim(self) -> int:
