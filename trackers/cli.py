@@ -1,8 +1,9 @@
-"""``track`` and ``track-eval`` commands (standard library, numpy and ``lap`` only).
+"""``track`` and ``track-eval`` commands (standard library, numpy, ``lap``; scipy in parity mode).
 
 - ``track --dets det.txt --out tracks.txt [--max-age N] [--min-hits N] [--iou-threshold X] [--parity]``:
   MOTChallenge detections in (``frame,-1,x,y,w,h,score,...``), MOTChallenge tracks out
-  (``frame,id,x,y,w,h,score,-1,-1,-1``; the box is the Kalman posterior, as SORT writes it).
+  (``frame,id,x,y,w,h,score,-1,-1,-1``; the box is the Kalman posterior, as SORT writes it). With
+  ``--parity`` the file is the original SORT's own: same rows, IDs, order and ``1`` as the score.
 - ``track-eval --gt gt.txt --tracks tracks.txt [--json]``: MOTA, IDF1, HOTA (with DetA, AssA), MOTP,
   recall, precision, FP, FN, ID switches, fragmentations, MT/PT/ML (see :mod:`trackers.metrics`).
 """
