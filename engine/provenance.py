@@ -38,6 +38,7 @@ import os
 import platform as _platform
 import re
 import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any, Iterable, Optional
@@ -203,8 +204,6 @@ def _tracker_from_config(config) -> dict:
 
 
 def _platform_record() -> dict:
-    import sys
-
     import numpy
 
     record = {"python": sys.version.split()[0], "implementation": _platform.python_implementation(),
@@ -256,6 +255,13 @@ def provenance(config, stages: Iterable = ()) -> dict:
     record["a2v"] = a2v
     if a2v.get("device"):
         record["device"]["used"] = a2v["device"]
+    elif "torch" in sys.modules:  # the run has torch loaded already: name the device, never import it here
+        try:
+            from engine.device import describe_device, resolve_device
+
+            record["device"]["used"] = describe_device(resolve_device(config.device))
+        except Exception:  # noqa: BLE001 - a device the run could not use is not the record's problem
+            pass
 
     pose_stage = by_name.get("pose")
     record["pose"] = {"backend": config.pose.backend,
