@@ -85,6 +85,8 @@ class LanguageChoice:
                 "bert-base-uncased": "bert-base-uncased (official recipe)", "minilm": "MiniLM"}.get(
             self.used, self.used)
         size = f" ({self.dim}-d; A2V vector {self.vector_dim:,}-d)" if self.dim is not None else ""
+        if self.dim is not None and f"{self.vector_dim:,}-d" in self.note:    # the note says it already
+            size = f" ({self.dim}-d)"
         auto = " [auto]" if self.requested == AUTO else ""
         return f"{name}{size}{auto}" + (f": {self.note}" if self.note else "")
 
@@ -116,8 +118,8 @@ def resolve_language(spec: Union[str, os.PathLike] = AUTO) -> LanguageChoice:
         if _cached("bert-base-uncased"):
             return _choice(text, "bert-base-uncased",
                            "built by the official recipe; the official .npy is not cached")
-        return _choice(text, "minilm", MINILM_NOTE + " (no official matrix or bert-base-uncased weights "
-                                                     "cached: python main.py weights fetch bert-base-uncased)")
+        return _choice(text, "minilm", MINILM_NOTE + "; neither the official matrix nor bert-base-uncased is "
+                                                     "cached (python main.py weights fetch bert-base-uncased)")
     if text in OFFICIAL_NAMES:
         return _choice(text, "official")
     if text in KNOWN_DIMS:

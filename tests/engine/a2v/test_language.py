@@ -150,7 +150,8 @@ def test_auto_order_official_then_bert_then_minilm(tiny_bert, caplog):
     matrix, loaded = load_language("auto", vocab)
     assert matrix.shape == (93, 768) and loaded == choice
     np.testing.assert_array_equal(matrix, language_matrix("minilm", vocab))
-    assert "MiniLM (768-d; A2V vector 3,840-d) [auto]: A2V vector is 3,840-d" in loaded.summary()
+    assert loaded.summary().startswith("MiniLM (768-d) [auto]: A2V vector is 3,840-d (MiniLM language rows), "
+                                       "not the official 4,608-d one; neither")
 
     # 2. bert-base-uncased cached: built by the official recipe (here the tiny stand-in, 2 × 16 columns).
     _install_as_bert_base_uncased(tiny_bert, home)
