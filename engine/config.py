@@ -103,7 +103,8 @@ class TrackerConfig:
 class A2VConfig:
     enabled: bool = _opt(True, help="run PaSta/actions when weights are available")
     checkpoint: str = _opt("a2v_v1", help="registered weights name or a path to a checkpoint")
-    language: str = _opt("minilm", help="minilm | bert-base-uncased | official | path to a .npy matrix")
+    language: str = _opt("auto", help="auto = official .npy if cached, else bert-base-uncased if cached, else "
+                                      "minilm (3,840-d vector); or minilm | bert-base-uncased | official | a .npy path")
     mode: str = _opt("fast", choices=("fast", "parity"),
                      help="parity = trunk at full resolution (official); fast = long side scaled to fast_long_side")
     fast_long_side: int = _opt(512, min=32, help="trunk input long side in fast mode")

@@ -68,7 +68,8 @@ class FrameInfo(TypedDict, total=False):
     """Run-level facts about a frame, for overlays and the status bar; every key is optional.
 
     ``pose_backend``: which pose backend ran and how (pose stage); ``persons``: persons the pose stage found
-    in this frame (pose stage); ``pasta_off``: why PaSta is off
+    in this frame (pose stage); ``a2v_language``: the language matrix used and the A2V vector's length (A2V
+    stage, when PaSta runs); ``pasta_off``: why PaSta is off
     (A2V stage; absent when PaSta runs); ``dropped``: frames a live source dropped so far (pipeline);
     ``fps``: the pipeline's output rate (pipeline); ``file``: image sources, the image's path relative to
     the input root (pipeline, from the source's frame).
@@ -77,6 +78,7 @@ class FrameInfo(TypedDict, total=False):
     pose_backend: str
     persons: int
     pasta_off: str
+    a2v_language: str
     dropped: int
     fps: float
     file: str
@@ -89,8 +91,8 @@ class FrameResult:
     ``image_size`` is ``(width, height)`` in pixels; ``timestamp`` is seconds from the start of the source
     (file position for files, wall clock since start for live sources); ``timings`` maps a stage name to
     the milliseconds it spent on this frame. ``info`` (a :class:`FrameInfo`) carries run-level facts the
-    overlays and status bar show: ``pose_backend``, ``persons``, ``pasta_off``, ``dropped``, ``fps``, and
-    ``file`` (image sources: the image's path relative to the input root).
+    overlays and status bar show: ``pose_backend``, ``persons``, ``pasta_off``, ``a2v_language``,
+    ``dropped``, ``fps`` and ``file`` (image sources: the image's path relative to the input root).
     """
 
     index: int

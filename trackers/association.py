@@ -1,4 +1,5 @@
-"""Matching detections to tracks: IoU cost and optimal one-to-one assignment (``lap.lapjv``)."""
+"""Matching detections to tracks: IoU cost and optimal one-to-one assignment (``lap.lapjv``; the parity
+mode's :func:`associate_original` uses ``scipy.optimize.linear_sum_assignment``, as the original SORT)."""
 from __future__ import annotations
 
 import lap
@@ -76,3 +77,47 @@ def associate(iou: np.ndarray, iou_threshold: float, unambiguous_shortcut: bool 
     row_matched[matches[:, 0]] = True
     col_matched[matches[:, 1]] = True
     return matches, np.nonzero(~row_matched)[0], np.nonzero(~col_matched)[0]
+
+
+PARITY_SOLVERS = ("scipy", "lap")
+
+
+def associate_original(iou: np.ndarray, iou_threshold: float, solver: str = "scipy"):
+    """The original SORT's association of an (N, M) detections × tracks IoU matrix, order included.
+
+    - If every row and every column has exactly one IoU above the threshold (at most one each, and at
+      least one in all), those pairs are the matches. Otherwise the assignment maximising total IoU is
+      solved on −IoU (over the whole matrix, below-threshold pairs included) and its pairs with IoU
+      below the threshold are dropped. ``solver``: ``scipy`` (``scipy.optimize.linear_sum_assignment``)
+      or ``lap`` (``lap.lapjv``, which the original prefers when it is installed). Both find an optimum;
+      where several assignments are optimal (often: a track that overlaps nothing can take any
+      detection at IoU 0) they may pick different ones, and then the new tracks' IDs differ.
+    - ``unmatched_detections`` keeps the original's order, which decides the order new tracks are
+      created (and so their IDs): first the detections the solver left unassigned, ascending, then the
+      detections of dropped pairs, ascending.
+
+    Returns ``matches`` (K, 2) [detection, track] sorted by detection, ``unmatched_detections``,
+    ``unmatched_tracks`` (int index arrays).
+    """
+    n_rows, n_cols = iou.shape
+    if n_rows == 0 or n_cols == 0:
+        return EMPTY_MATCHES, np.arange(n_rows), np.arange(n_cols)
+    above = iou > iou_threshold
+    if above.sum(axis=1).max() == 1 and above.sum(axis=0).max() == 1:
+        rows, cols = np.nonzero(above)
+        pairs = np.stack([rows, cols], axis=1).astype(np.intp)
+    elif solver == "lap":
+        pairs = optimal_assignment(-iou)                           # rows ascending
+    else:
+        from scipy.optimize import linear_sum_assignment
+
+        rows, cols = linear_sum_assignment(-iou)
+        pairs = np.stack([rows, cols], axis=1).astype(np.intp)      # rows ascending
+    assigned = np.zeros(n_rows, dtype=bool)
+    assigned[pairs[:, 0]] = True
+    keep = iou[pairs[:, 0], pairs[:, 1]] >= iou_threshold
+    matches = pairs[keep]
+    unmatched_dets = np.concatenate([np.nonzero(~assigned)[0], pairs[~keep, 0]]).astype(np.intp)
+    col_matched = np.zeros(n_cols, dtype=bool)
+    col_matched[matches[:, 1]] = True
+    return matches, unmatched_dets, np.nonzero(~col_matched)[0]

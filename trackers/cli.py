@@ -1,8 +1,9 @@
-"""``track`` and ``track-eval`` commands (standard library, numpy and ``lap`` only).
+"""``track`` and ``track-eval`` commands (standard library, numpy, ``lap``; scipy in parity mode).
 
 - ``track --dets det.txt --out tracks.txt [--max-age N] [--min-hits N] [--iou-threshold X] [--parity]``:
   MOTChallenge detections in (``frame,-1,x,y,w,h,score,...``), MOTChallenge tracks out
-  (``frame,id,x,y,w,h,score,-1,-1,-1``; the box is the Kalman posterior, as SORT writes it).
+  (``frame,id,x,y,w,h,score,-1,-1,-1``; the box is the Kalman posterior, as SORT writes it). With
+  ``--parity`` the file is the original SORT's own: same rows, IDs, order and ``1`` as the score.
 - ``track-eval --gt gt.txt --tracks tracks.txt [--json]``: MOTA, IDF1, HOTA (with DetA, AssA), MOTP,
   recall, precision, FP, FN, ID switches, fragmentations, MT/PT/ML (see :mod:`trackers.metrics`).
 """
@@ -42,6 +43,9 @@ def register_cli(subparsers) -> None:
                             f"parity {PARITY_SETTINGS['iou_threshold']})")
     track.add_argument("--parity", action="store_true",
                        help="behave exactly as the original SORT (reproduces its published MOT15 numbers)")
+    track.add_argument("--parity-solver", choices=("scipy", "lap"), default="scipy",
+                       help="assignment solver in parity mode (scipy; lap = the original with lap installed; "
+                            "they differ only where the optimal assignment is tied)")
     track.add_argument("--no-second-pass", action="store_true",
                        help="do not match low-score detections in a second pass (person-video mode)")
     track.add_argument("--high-score", type=float, default=defaults.high_score,
@@ -65,18 +69,30 @@ def build_tracker(args: argparse.Namespace) -> SortTracker:
     chosen = {k: v for k, v in (("max_age", args.max_age), ("min_hits", args.min_hits),
                                 ("iou_threshold", args.iou_threshold)) if v is not None}
     if args.parity:
-        return SortTracker.parity(**chosen)
+        return SortTracker.parity(solver=args.parity_solver, **chosen)
     return SortTracker(second_pass=not args.no_second_pass, high_score=args.high_score,
                        low_score=args.low_score, **chosen)
 
 
 def track_file(tracker: SortTracker, detections, num_frames: int | None = None) -> list[str]:
-    """Track an (L, 7) detection table frame by frame -> MOTChallenge track lines."""
+    """Track an (L, 7) detection table frame by frame -> MOTChallenge track lines.
+
+    In parity mode the lines are the original SORT's file, byte for byte: per frame the newest track
+    first (tracks are numbered at creation, so that is descending ID) and ``1`` in the score column.
+    """
     lines = []
+    parity = tracker.parity_mode
     for frame, rows in frames_of(detections, num_frames):
-        for out in tracker.update(xywh_to_xyxy(rows[:, 2:6]), rows[:, 6]):
-            lines.append(format_track_line(frame, out.track_id, out.box, out.score))
+        outputs = tracker.update(xywh_to_xyxy(rows[:, 2:6]), rows[:, 6])
+        if parity:
+            outputs.sort(key=_newest_first)
+        for out in outputs:
+            lines.append(format_track_line(frame, out.track_id, out.box, 1.0 if parity else out.score))
     return lines
+
+
+def _newest_first(output) -> int:
+    return -output.track_id
 
 
 def track_command(args: argparse.Namespace) -> int:

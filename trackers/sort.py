@@ -8,11 +8,15 @@ tracks that went unmatched for more than ``max_age`` frames.
 Two behaviours:
 
 - **parity** (:meth:`SortTracker.parity`): exactly the original SORT, to reproduce its published MOT15
-  numbers: ``max_age=1, min_hits=3, iou_threshold=0.3``; every detection takes part whatever its score;
-  a track is reported on a frame when it was matched on that frame and either its current run of
-  consecutive matches after its first detection (``hit_streak``) reached ``min_hits`` or the tracker has
-  seen no more than ``min_hits`` frames; the reported box is the filter's posterior; IDs are numbered
-  1, 2, 3, ... in order of track creation (so unconfirmed tracks use up numbers).
+  numbers and its output file: ``max_age=1, min_hits=3, iou_threshold=0.3``; every detection takes part
+  whatever its score; the association is the original's (:func:`trackers.association.associate_original`:
+  its shortcut, its solver, and its order of unmatched detections); a track is reported on a frame when
+  it was matched on that frame and either its current run of consecutive matches after its first
+  detection (``hit_streak``) reached ``min_hits`` or the tracker has seen no more than ``min_hits``
+  frames; the reported box is the filter's posterior; IDs are numbered 1, 2, 3, ... in order of track
+  creation — every unmatched detection creates a track, in the original's order, so unconfirmed tracks
+  use up numbers. ``parity_solver`` picks the assignment solver (``scipy``, or ``lap`` as the original
+  when ``lap`` is installed): the two differ only where the optimal assignment is tied.
 - **person video** (the default): tuned so people keep their ID through short occlusions and IDs never
   blink out in saved results:
 
@@ -47,7 +51,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from trackers.association import associate, iou_matrix
+from trackers.association import PARITY_SOLVERS, associate, associate_original, iou_matrix
 from trackers.kalman import KalmanBank, boxes_to_measurements, states_to_boxes
 
 # The original SORT's settings (its published MOT15 numbers use these); every parity path reads them here.
@@ -96,7 +100,7 @@ class SortTracker:
 
     def __init__(self, max_age: int = 30, min_hits: int = 3, iou_threshold: float = 0.3,
                  second_pass: bool = True, high_score: float = 0.5, low_score: float = 0.1,
-                 parity: bool = False) -> None:
+                 parity: bool = False, parity_solver: str = "scipy") -> None:
         self.max_age = int(max_age)
         self.min_hits = int(min_hits)
         self.iou_threshold = float(iou_threshold)
@@ -104,6 +108,9 @@ class SortTracker:
         self.high_score = float(high_score)
         self.low_score = float(low_score)
         self.parity_mode = bool(parity)
+        if parity_solver not in PARITY_SOLVERS:
+            raise ValueError(f"tracker: parity_solver {parity_solver!r}: use one of {', '.join(PARITY_SOLVERS)}")
+        self.parity_solver = parity_solver
         if self.max_age < 0 or self.min_hits < 0 or not 0.0 <= self.iou_threshold <= 1.0:
             raise ValueError(f"tracker settings out of range: max_age={max_age} (>= 0), min_hits={min_hits} "
                              f"(>= 0), iou_threshold={iou_threshold} (0..1)")
@@ -113,11 +120,13 @@ class SortTracker:
 
     @classmethod
     def parity(cls, max_age: Optional[int] = None, min_hits: Optional[int] = None,
-               iou_threshold: Optional[float] = None) -> "SortTracker":
-        """The original SORT's behaviour and defaults (:data:`PARITY_SETTINGS`; ``None`` keeps one)."""
+               iou_threshold: Optional[float] = None, solver: str = "scipy") -> "SortTracker":
+        """The original SORT's behaviour and defaults (:data:`PARITY_SETTINGS`; ``None`` keeps one);
+        ``solver``: ``scipy`` or ``lap``, the two assignment solvers the original runs with (see the module
+        docstring on ties)."""
         chosen = {"max_age": max_age, "min_hits": min_hits, "iou_threshold": iou_threshold}
         settings = {k: PARITY_SETTINGS[k] if v is None else v for k, v in chosen.items()}
-        return cls(**settings, second_pass=False, parity=True)
+        return cls(**settings, second_pass=False, parity=True, parity_solver=solver)
 
     @classmethod
     def from_config(cls, config) -> "SortTracker":
@@ -141,7 +150,7 @@ class SortTracker:
             second_pass=self.second_pass if second_pass is None else second_pass,
             high_score=self.high_score if high_score is None else high_score,
             low_score=self.low_score if low_score is None else low_score,
-            parity=self.parity_mode if parity is None else parity)
+            parity=self.parity_mode if parity is None else parity, parity_solver=self.parity_solver)
         mode_changed = updated.parity_mode != self.parity_mode
         for name in ("max_age", "min_hits", "iou_threshold", "second_pass", "high_score", "low_score", "parity_mode"):
             setattr(self, name, getattr(updated, name))
@@ -151,8 +160,9 @@ class SortTracker:
     def describe(self) -> str:
         """One line naming the mode and its settings."""
         if self.parity_mode:
+            solver = "" if self.parity_solver == "scipy" else f", {self.parity_solver} solver"
             return (f"SORT parity (max_age {self.max_age}, min_hits {self.min_hits}, "
-                    f"IoU {self.iou_threshold:g})")
+                    f"IoU {self.iou_threshold:g}{solver})")
         second = (f", second pass {self.low_score:g}..{self.high_score:g}" if self.second_pass
                   else f", scores >= {self.high_score:g}")
         return (f"SORT person video (max_age {self.max_age}, min_hits {self.min_hits}, "
@@ -328,7 +338,9 @@ class SortTracker:
         """SORT: all valid detections in one association; every unmatched detection starts a track."""
         boxes = self._frame[0]
         iou = iou_matrix(boxes[det_rows], self._predicted)
-        matches, unmatched_dets, _ = associate(iou, self.iou_threshold, unambiguous_shortcut=True)
+        # The original's association, its solver and its order of unmatched detections included: that
+        # order is the order new tracks are created in, i.e. their IDs.
+        matches, unmatched_dets, _ = associate_original(iou, self.iou_threshold, self.parity_solver)
         self._apply_matches(matches, det_rows)
         self._start_new(det_rows[unmatched_dets])
 

@@ -6,13 +6,16 @@ Public API (code outside the project calls this)::
     a2v = A2V.from_files(checkpoint=PATH, language_matrix=PATH_OR_ARRAY, device="cpu")
     out = a2v.infer(image_bgr, boxes, keypoints)
     # image_bgr (H, W, 3) uint8; boxes (N, 4) float xyxy pixels; keypoints (N, 17, 3) COCO-17 x, y, conf
-    # out: dict of numpy float32 arrays: part_boxes (N, 10, 4) (clipped to the image, as fed to the
-    #      network), skeleton_maps (N, 64, 64), pasta (N, 93), actions (N, 157), visual (N, 3072),
+    # out: dict of numpy float32 arrays: part_boxes (N, 10, 4) (clipped one-sided as the official
+    #      loaders: x1, y1 >= 0, x2 <= W, y2 <= H, so a part wholly outside the image is inverted; as fed
+    #      to the network), skeleton_maps (N, 64, 64), pasta (N, 93), actions (N, 157), visual (N, 3072),
     #      language (N, 1536) (N, 768 with the MiniLM matrix)
 
 ``checkpoint``: the official ``pretrained_model.pth`` (``{"model_state_dict": ...}``), a checkpoint saved
 by this project, or a registered name (``a2v_v1``). ``language_matrix``: a ``.npy`` path, an array, or a
-name understood by :func:`engine.a2v.language.language_matrix` (default ``minilm``).
+name understood by :func:`engine.a2v.language.language_matrix` (default ``auto``: the official .npy when
+cached, else bert-base-uncased by the official recipe when cached, else the bundled MiniLM — then the
+vector is 3,840-d, not the official 4,608-d; ``a2v.language_choice`` says which ran).
 
 Modes: ``parity`` runs the trunk at the original resolution (the official test path: the official
 numbers); ``fast`` first downscales the frame so its long side is at most ``fast_long_side`` (512 = the
@@ -82,6 +85,8 @@ class A2V:
         if self.language is not None and self.language.shape[0] != NUM_PASTA:
             raise A2VError(f"language matrix has shape {self.language.shape}, expected ({NUM_PASTA}, 2D)")
         self.mode = mode
+        # engine.a2v.language.LanguageChoice when built by from_files (which matrix, its size, a note).
+        self.language_choice = None
         self.fast_long_side = int(fast_long_side)
         self.fp16 = bool(fp16)
 
@@ -90,14 +95,16 @@ class A2V:
                    device: Union[str, torch.device] = "cpu", mode: str = "parity", fast_long_side: int = 512,
                    fp16: bool = True, fuse_bn: bool = True) -> "A2V":
         """Build from a checkpoint (path, registered name or state dict) and a language matrix
-        (path, array or name; None = the bundled MiniLM matrix)."""
-        from engine.a2v.language import language_matrix as load_language
+        (path, array or name; None = ``auto``, see the module docstring)."""
+        from engine.a2v.language import AUTO, load_language
 
         net = PastaNet()
         net.load_checkpoint(checkpoint if isinstance(checkpoint, dict) else os.fspath(checkpoint))
-        matrix = load_language("minilm" if language_matrix is None else language_matrix)
-        return cls(net, matrix, device=device, mode=mode, fast_long_side=fast_long_side, fp16=fp16,
-                   fuse_bn=fuse_bn)
+        matrix, choice = load_language(AUTO if language_matrix is None else language_matrix)
+        model = cls(net, matrix, device=device, mode=mode, fast_long_side=fast_long_side, fp16=fp16,
+                    fuse_bn=fuse_bn)
+        model.language_choice = choice
+        return model
 
     @property
     def language_dim(self) -> int:

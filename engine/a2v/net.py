@@ -7,7 +7,7 @@ API (also used by training, issue 8)::
     out = net(images, human_boxes, part_boxes, skeletons, image_index=None)
     # images      (B, 3, H, W) float: BGR minus PIXEL_MEANS_BGR (see preprocess()), any size
     # human_boxes (N, 4)  xyxy pixels of ``images``      (not clipped, as the official test path)
-    # part_boxes  (N, 10, 4) xyxy pixels of ``images``   (clipped to the image by the caller)
+    # part_boxes  (N, 10, 4) xyxy pixels of ``images``   (clip_boxes by the caller; may be inverted)
     # skeletons   (N, 64, 64) or (N, 1, 64, 64) float    (engine.a2v.parts.skeleton_maps)
     # image_index (N,) long: the image of the batch each person is in (default: all in image 0)
     out.group_logits  # list of 6 (N, n_g) logits, groups foot, leg, hip, hand, arm, head (16,15,6,34,8,14)

@@ -14,8 +14,11 @@ Part boxes follow the official A2V rule (docs/hake_facts.md §2):
    ‖j3 − j5‖) when that group's mean score is > 0.2, else the person box; the hip always takes the
    person box. The left arm uses its own group (the v1 fix of the v0 index bug).
 
-The generator does not clip (as the official one); :func:`clip_boxes` does what the official test path
-does before the network (x in [0, W], y in [0, H]).
+The generator does not clip (as the official one); :func:`clip_boxes` does what the official loaders do
+before the network (REFERENCE.md §1.5 item 5): ``x1, y1 >= 0`` and ``x2 <= W, y2 <= H``, each coordinate
+on ONE side only. A part wholly outside the image therefore comes out inverted (e.g. a foot below the
+frame: ``y1 > H = y2``); it is fed to the network like that, as in the original, and the ROI crop reads
+it as a mirrored window over the zero padding (:mod:`engine.a2v.roi`).
 
 The skeleton map is the v1 training/test behaviour: keypoints divided by the image width and height,
 ×64, truncated with ``int()``; an 18th joint = mean of the shoulders; 17 limbs drawn with ``cv2.line``
@@ -122,11 +125,17 @@ def part_boxes(keypoints, boxes) -> np.ndarray:
 
 
 def clip_boxes(boxes, image_size: tuple[int, int]) -> np.ndarray:
-    """Clip (..., 4) xyxy boxes to x in [0, W], y in [0, H] (the official test path); float32."""
+    """The official loaders' one-sided clip of (..., 4) xyxy pixel boxes → float32, same shape.
+
+    ``x1 = max(x1, 0)``, ``y1 = max(y1, 0)``, ``x2 = min(x2, W)``, ``y2 = min(y2, H)`` with
+    ``image_size = (W, H)``. Nothing else: a box wholly outside the image stays inverted (x2 < x1 or
+    y2 < y1), exactly as the original hands it to the network; a box inside is unchanged.
+    """
     w, h = image_size
     out = np.array(boxes, dtype=np.float32, copy=True)
-    out[..., 0::2] = np.clip(out[..., 0::2], 0, w)
-    out[..., 1::2] = np.clip(out[..., 1::2], 0, h)
+    np.maximum(out[..., 0:2], 0, out=out[..., 0:2])
+    np.minimum(out[..., 2], w, out=out[..., 2])
+    np.minimum(out[..., 3], h, out=out[..., 3])
     return out
 
 

@@ -1,4 +1,10 @@
-"""``python main.py run``: a source through the pipeline to an annotated mp4 and machine-readable results."""
+"""``python main.py run``: a source through the pipeline to an annotated mp4 and machine-readable results.
+
+Beside the outputs it writes ``run.json``, the run's provenance (:func:`engine.provenance.provenance`:
+a2v version, A2V checkpoint file and sha256, language matrix, mode, pose backend, tracker settings, the
+full config, time, platform), written when the stages are built and again, with the frame count and
+stop reason, when the run ends (each time via a temp file + rename).
+"""
 from __future__ import annotations
 
 import argparse
@@ -119,12 +125,42 @@ class _PersonCount(SinkBase):
 
     def close(self) -> None:
         pass
+def provenance_path(args: argparse.Namespace) -> Path | None:
+    """``run.json`` in the folder of the first output (results, video, vectors, tracks), or None."""
+    for path in (args.results, args.out, args.vectors, args.tracks):
+        if path:
+            return Path(path).parent / "run.json"
+    if getattr(args, "images", None):
+        return Path(args.images).parent / "run.json"
+    return None
+
+
+def _language_summary(stages) -> str:
+    for stage in stages:
+        if stage.name == "a2v":
+            choice = getattr(stage, "language_choice", None)
+            if getattr(stage, "model", None) is not None and choice is not None:
+                return f"; A2V language: {choice.summary()}"
+            return f"; PaSta off: {stage.pasta_off}" if getattr(stage, "pasta_off", None) else ""
+    return ""
+
+
+def _write_record(path: Path, record: dict) -> bool:
+    from engine.provenance import write_json_atomic
+
+    try:
+        write_json_atomic(path, record)
+        return True
+    except OSError as exc:  # the outputs themselves are written; say so instead of failing the run
+        log.warning("could not write %s: %s", path, exc.strerror or exc)
+        return False
 
 
 def run_command(args: argparse.Namespace) -> int:
     from engine.io.sinks import open_sinks
     from engine.io.sources import open_source
     from engine.pipeline import Pipeline
+    from engine.provenance import provenance
     from engine.stages import build_stages, default_renderer
     from engine.vocab import load_vocab
 
@@ -149,6 +185,13 @@ def run_command(args: argparse.Namespace) -> int:
         raise
     for stage in stages:
         log.info("%s stage: %s", stage.name, stage.describe())
+    language = _language_summary(stages)   # before the run: closing a stage drops its model
+    record_path = provenance_path(args)
+    record = provenance(config, stages)
+    record["run"] = {"source": str(args.source), "max_frames": args.max_frames, "status": "running",
+                     "outputs": {k: getattr(args, k) for k in ("out", "images", "results", "vectors", "tracks")}}
+    if record_path is not None:
+        _write_record(record_path, record)
     total = source.frame_count
     if args.max_frames is not None:
         total = min(total, args.max_frames) if total else args.max_frames
@@ -177,11 +220,16 @@ def run_command(args: argparse.Namespace) -> int:
         count = f"{len(skipped_files)} unreadable skipped"
         how = how.replace(count, f"{count}: {shown}") if count in how else f"{how} ({count}: {shown})"
     rate = "images/s" if independent else "fps"
+    if record_path is not None:
+        record["run"].update(status=how, frames=int(stats["frames"]), dropped=int(stats["dropped"]),
+                             seconds=round(elapsed, 3))
+        if _write_record(record_path, record):
+            outputs += f", {record_path}"
     if counter.backend:  # no line without a pose stage (pose.backend: none)
         print(f"a2v: {counter.summary()}", file=sys.stderr)
     print(f"a2v: {how}: {stats['frames']} {unit}s in {elapsed:.1f} s "
-          f"({stats['frames'] / max(elapsed, 1e-9):.1f} {rate}{dropped}); wrote {outputs or 'nothing'}",
-          file=sys.stderr)
+          f"({stats['frames'] / max(elapsed, 1e-9):.1f} {rate}{dropped}); wrote {outputs or 'nothing'}"
+          f"{language}", file=sys.stderr)
     if interrupted:
         return EXIT_INTERRUPTED
     if "damaged" in pipe.stop_reason or "truncated" in pipe.stop_reason:

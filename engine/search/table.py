@@ -70,32 +70,33 @@ class PersonFrames:
         return rows[np.argsort(self.frame[rows], kind="stable")]
 
 
-def _encoder_from_provenance(folder: Path) -> Optional[str]:
-    """The text encoder behind the run's language matrix, from ``run.json`` when it says."""
+def _provenance(folder: Path) -> dict:
+    """The run's ``run.json`` (:mod:`engine.provenance`), or {} when absent or unreadable."""
     path = folder / "run.json"
-    if not path.is_file() or path.stat().st_size > 4 << 20:
-        return None
     try:
-        record = json.loads(path.read_text())
+        if path.is_file() and path.stat().st_size <= 4 << 20:
+            record = json.loads(path.read_text())
+            return record if isinstance(record, dict) else {}
     except (OSError, ValueError):
+        pass
+    return {}
+
+
+def _encoder_from_provenance(record: dict) -> Optional[str]:
+    """The text encoder behind the run's language matrix (``a2v.language.used`` in run.json)."""
+    language = (record.get("a2v") or {}).get("language") or {}
+    used = language.get("used") if isinstance(language, dict) else None
+    if not isinstance(used, str):
         return None
-    language = record.get("language") if isinstance(record, dict) else None
-    name = language.get("name") if isinstance(language, dict) else language
-    if not isinstance(name, str):
-        return None
-    if name in ("official", "a2v_v1_language", "bert-base-uncased") or "bert" in name:
+    if used in ("official", "bert-base-uncased") or "bert" in used.lower():
         return "bert-base-uncased"   # the official matrix was built with bert-base-uncased
-    return "minilm" if "minilm" in name.lower() else None
+    return "minilm" if "minilm" in used.lower() else None
 
 
-def _run_source(folder: Path) -> Optional[str]:
-    path = folder / "run.json"
-    try:
-        record = json.loads(path.read_text()) if path.is_file() and path.stat().st_size < 4 << 20 else {}
-    except (OSError, ValueError):
-        record = {}
-    source = record.get("source") if isinstance(record, dict) else None
-    if isinstance(source, str) and Path(source).exists():
+def _run_source(folder: Path, record: dict) -> Optional[str]:
+    """The media a run read (``run.source`` in run.json) when it is still there, else its annotated mp4."""
+    source = (record.get("run") or {}).get("source")
+    if isinstance(source, str) and Path(source).is_file():
         return source
     annotated = folder / "annotated.mp4"
     return str(annotated) if annotated.is_file() else None
@@ -116,7 +117,8 @@ def load_run(folder: str | os.PathLike) -> PersonFrames:
         raise SearchError(f"{path}: no {', '.join(missing)}; was it written by `python main.py run`?")
     m = arrays["frame"].shape[0]
     item = folder.name or str(folder)
-    source = _run_source(folder)
+    record = _provenance(folder)
+    source = _run_source(folder, record)
     return PersonFrames(
         item=np.full(m, item, dtype=object), frame=arrays["frame"].astype(np.int64),
         time=arrays.get("time", np.zeros(m)).astype(np.float64), track=arrays["track_id"].astype(np.int64),
@@ -125,7 +127,7 @@ def load_run(folder: str | os.PathLike) -> PersonFrames:
         actions=np.nan_to_num(arrays["actions"].astype(np.float32)),
         visual=np.nan_to_num(arrays.get("visual", np.zeros((m, 0))).astype(np.float32)),
         language=np.nan_to_num(arrays.get("language", np.zeros((m, 0))).astype(np.float32)),
-        sources={item: source} if source else {}, encoder=_encoder_from_provenance(folder))
+        sources={item: source} if source else {}, encoder=_encoder_from_provenance(record))
 
 
 def _list_column(table, name: str, width: int) -> np.ndarray:

@@ -3,12 +3,14 @@
 
 With ``a2v.stride = k`` it runs every k-th frame; in between, each person carries the last results of its
 track (``Person.pasta_age`` = frames since they were computed; persons whose track has none get None).
-Without PaSta weights it fills part boxes only and sets ``result.info["pasta_off"]``.
-
 Independent images (:meth:`A2VStage.set_still_images`): it runs on every image whatever the stride, and
 nothing is carried (the per-image numbers 1..N are not tracks). :meth:`A2VStage.process_batch` runs the
 frames the pipeline hands over together (``pose.batch_size`` > 1) through :meth:`A2V.infer_batch`: one
 trunk forward per image size and the heads once for the persons of all of them.
+Without PaSta weights it fills part boxes only and sets ``result.info["pasta_off"]``. With them it sets
+``result.info["a2v_language"]``: one line naming the language matrix that ran and the A2V vector's length
+(``a2v.language: auto`` picks the official .npy, else bert-base-uncased, else MiniLM; see
+:mod:`engine.a2v.language`). :meth:`A2VStage.provenance` is this stage's part of ``run.json``.
 """
 from __future__ import annotations
 
@@ -51,8 +53,10 @@ class A2VStage:
         self.pasta_off: Optional[str] = None
         self._calls = 0
         self._carried: dict[int, tuple[int, dict]] = {}       # track_id → (frame index, per-person arrays)
-        self._language_note = ""
         self.still_images = False
+        self.language_choice = None                           # engine.a2v.language.LanguageChoice once loaded
+        self.checkpoint_path = None
+        self._language_line = ""
         if not cfg.enabled:
             self.pasta_off = "A2V disabled (a2v.enabled: false)"
             return
@@ -70,21 +74,27 @@ class A2VStage:
             net.load_checkpoint(checkpoint)
         except WeightsError as exc:  # a junk file: one line naming it and what is wrong, never a bare KeyError
             raise A2VError(f"a2v.checkpoint: {exc}") from None
-        matrix = self._language(cfg.language)
+        self.checkpoint_path = checkpoint
+        matrix, self.language_choice = self._language(cfg.language)
         self.model = A2V(net, matrix, device=config.device, mode=cfg.mode, fast_long_side=cfg.fast_long_side,
                          fp16=cfg.fp16)
+        self._language_line = self.language_choice.summary()
+        log.info("A2V language matrix: %s", self._language_line)
 
-    def _language(self, spec: str) -> Optional[np.ndarray]:
-        from engine.a2v.language import LanguageError, language_matrix
+    def _language(self, spec: str):
+        """(matrix, LanguageChoice) for ``a2v.language``; an unavailable explicit choice falls back to MiniLM."""
+        from dataclasses import replace
+
+        from engine.a2v.language import AUTO, MINILM_NOTE, LanguageError, load_language
 
         try:
-            return language_matrix(spec)
+            return load_language(spec)
         except LanguageError as exc:
-            if spec == "minilm":
+            if spec in ("minilm", AUTO):
                 raise A2VError(f"a2v.language: {exc}") from None
             log.warning("a2v.language %r is not available (%s); using the bundled MiniLM matrix", spec, exc)
-            self._language_note = f"language {spec} unavailable, using minilm"
-            return language_matrix("minilm")
+            matrix, choice = load_language("minilm")
+            return matrix, replace(choice, requested=spec, note=f"{spec} unavailable, using MiniLM; {MINILM_NOTE}")
 
     def set_still_images(self, still: bool) -> None:
         """Independent images: run on every image (no stride) and carry nothing between images."""
@@ -115,6 +125,7 @@ class A2VStage:
         outs = self.model.infer_batch(list(frames), boxes, keypoints)
         for result, out in zip(results, outs):
             self._calls += 1
+            result.info["a2v_language"] = self._language_line
             self._store(result, out)
 
     def _store(self, result, out: dict) -> None:
@@ -133,6 +144,8 @@ class A2VStage:
         height, width = frame.shape[:2]
         if self.pasta_off is not None:
             result.info["pasta_off"] = self.pasta_off
+        else:
+            result.info["a2v_language"] = self._language_line
         if not persons:
             self._calls += 1
             return
@@ -182,6 +195,24 @@ class A2VStage:
         m = self.model
         mode = "parity (full resolution)" if m.mode == "parity" else f"fast (long side {m.fast_long_side})"
         stride = f", every {self.stride} frames" if self.stride > 1 else ""
-        note = f"; {self._language_note}" if self._language_note else ""
-        return (f"A2V v1 {mode} on {describe_device(m.device)}{stride}; language "
-                f"{self.config.a2v.language} ({m.language_dim}-d){note}")
+        return f"A2V v1 {mode} on {describe_device(m.device)}{stride}; language {self._language_line}"
+
+    def provenance(self) -> dict:
+        """This stage's section of the run's provenance record (:func:`engine.provenance.provenance`):
+        what actually ran — checkpoint file and sha256, language matrix and its size, mode, device."""
+        from engine.provenance import checkpoint_record, language_record
+
+        cfg = self.config.a2v
+        section = {"enabled": bool(cfg.enabled), "mode": cfg.mode, "fast_long_side": int(cfg.fast_long_side),
+                   "stride": self.stride, "fp16": bool(cfg.fp16), "pasta_off": self.pasta_off}
+        if self.model is not None:
+            from engine.device import describe_device
+
+            section["checkpoint"] = checkpoint_record(cfg.checkpoint, self.checkpoint_path, loaded=True)
+            section["language"] = {**self.language_choice.as_dict(), "summary": self._language_line}
+            section["device"] = describe_device(self.model.device)
+        else:
+            section["checkpoint"] = checkpoint_record(cfg.checkpoint, None, loaded=False,
+                                                      error=self.pasta_off if not cfg.enabled else None)
+            section["language"] = {**language_record(cfg.language), "used_in_run": False}
+        return section

@@ -7,6 +7,7 @@ import functools
 import importlib.util
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ from trackers.mot_io import read_mot
 from trackers.sort import SortTracker
 
 ROOT = Path(__file__).resolve().parents[2]
-MOT15 = ROOT.parent / "shared" / "mot15"
+MOT15 = Path(os.environ.get("A2V_SHARED") or ROOT.parent / "shared") / "mot15"
 SEQUENCES = ("ADL-Rundle-6", "ADL-Rundle-8", "ETH-Bahnhof", "ETH-Pedcross2", "ETH-Sunnyday", "KITTI-13",
              "KITTI-17", "PETS09-S2L1", "TUD-Campus", "TUD-Stadtmitte", "Venice-2")
 

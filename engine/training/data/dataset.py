@@ -20,6 +20,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from engine.a2v.parts import clip_boxes
 from engine.training.data.records import (
     GROUPS,
     NUM_VERBS,
@@ -149,9 +150,9 @@ def build_batch(record: ImageRecord, image_index: int, person_ids: Sequence[int]
             has_pose[row] = True
         scores[row] = person.score
         pasta[row], verbs[row] = label_vectors(person, group_slices)
-    # official loaders clip part boxes to the image (person boxes are left as they are)
-    parts[..., 0::2] = np.clip(parts[..., 0::2], 0, sw)
-    parts[..., 1::2] = np.clip(parts[..., 1::2], 0, sh)
+    # The official loaders clip part boxes one-sided (x1, y1 >= 0; x2 <= W, y2 <= H; a part wholly
+    # outside stays inverted); person boxes are left as they are.
+    parts = clip_boxes(parts, (sw, sh))
     return PersonBatch(key=record.key, image_index=image_index, scale=scale,
                        image_size=(int(round(sw)), int(round(sh))), boxes=boxes, part_boxes=parts,
                        keypoints=kps, has_pose=has_pose, scores=scores, pasta=pasta, verbs=verbs,

@@ -284,6 +284,7 @@ def test_pipeline_with_batches_gives_the_same_results_as_frame_by_frame(files):
                 pass
 
         stage = _stage(files)
+        stage.config.pose.batch_size = batch_size  # the stage owns its batch size (engine.stages.base.BatchStage)
         calls = []
 
         def counted(*args, calls=calls, original=stage.model.infer_batch):

@@ -119,3 +119,73 @@ def test_matrix_files_and_arrays_are_checked(tmp_path):
 def test_unknown_encoder_is_a_clear_error():
     with pytest.raises(LanguageError, match="not available"):
         language_matrix("bert-base-uncased")                 # registered, not in the (empty) cache
+
+
+# ------------------------------------------------------------------------------------------- auto order
+
+def _install_as_bert_base_uncased(tiny_bert: Path, home: Path) -> Path:
+    """The tiny BERT put where the registry expects bert-base-uncased (a stand-in of the same format:
+    the selection rule looks at the cache, not at the model's size)."""
+    from transformers import BertTokenizerFast
+
+    target = home / "bert-base-uncased"
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("config.json", "model.safetensors", "vocab.txt"):
+        (target / name).write_bytes((tiny_bert / name).read_bytes())
+    BertTokenizerFast.from_pretrained(str(tiny_bert)).save_pretrained(str(target))   # tokenizer.json + config
+    return target
+
+
+def test_auto_order_official_then_bert_then_minilm(tiny_bert, caplog):
+    from engine.a2v.language import load_language, resolve_language
+
+    home = Path(os.environ["A2V_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    vocab = load_vocab()
+
+    # 1. Nothing cached: the bundled MiniLM, with the one-line note that the vector is not the official one.
+    choice = resolve_language("auto")
+    assert (choice.used, choice.dim, choice.vector_dim, choice.official) == ("minilm", 768, 3840, False)
+    assert "3,840-d" in choice.note and "not the official" in choice.note and "\n" not in choice.note
+    matrix, loaded = load_language("auto", vocab)
+    assert matrix.shape == (93, 768) and loaded == choice
+    np.testing.assert_array_equal(matrix, language_matrix("minilm", vocab))
+    assert loaded.summary().startswith("MiniLM (768-d) [auto]: A2V vector is 3,840-d (MiniLM language rows), "
+                                       "not the official 4,608-d one; neither")
+
+    # 2. bert-base-uncased cached: built by the official recipe (here the tiny stand-in, 2 × 16 columns).
+    _install_as_bert_base_uncased(tiny_bert, home)
+    assert resolve_language("auto").used == "bert-base-uncased"
+    matrix, loaded = load_language("auto", vocab)
+    assert loaded.used == "bert-base-uncased" and not loaded.official and loaded.dim == 32
+    np.testing.assert_array_equal(matrix, build_language_matrix("bert-base-uncased", vocab))
+    np.testing.assert_array_equal(matrix, build_language_matrix(str(tiny_bert), vocab, use_cache=False))
+
+    # 3. The official .npy cached: it wins.
+    official = np.random.default_rng(1).standard_normal((93, 1536)).astype(np.float32)
+    np.save(home / "pasta_language_matrix.npy", official)
+    matrix, loaded = load_language("auto", vocab)
+    assert (loaded.used, loaded.official, loaded.dim, loaded.vector_dim, loaded.note) == ("official", True, 1536,
+                                                                                          4608, "")
+    np.testing.assert_array_equal(matrix, official)
+    np.testing.assert_array_equal(language_matrix("auto", vocab), official)
+    assert loaded.summary() == "official pasta_language_matrix.npy (1536-d; A2V vector 4,608-d) [auto]"
+
+    # A cached official file that is unusable is skipped with a warning, not a crash.
+    np.save(home / "pasta_language_matrix.npy", official[:, :100])
+    matrix, loaded = load_language("auto", vocab)
+    assert loaded.used == "bert-base-uncased" and "official unusable" in loaded.note
+    assert "cached but unusable" in caplog.text
+    # An explicit choice still fails loudly.
+    with pytest.raises(LanguageError, match=r"expected \(93, 1536\)"):
+        load_language("official", vocab)
+
+
+def test_defaults_auto_language_fast_on_cpu_parity_on_gpu():
+    from engine.config import Config, load_config
+    from engine.paths import CONFIGS
+
+    assert Config().a2v.language == "auto" and load_config().a2v.language == "auto"
+    assert load_config().a2v.mode == "fast"
+    gpu = load_config(CONFIGS / "gpu.yaml")
+    assert gpu.a2v.mode == "parity" and gpu.a2v.language == "auto"
