@@ -85,11 +85,12 @@ class MediaPipePoseBackend(BasePoseBackend):
         self.crop_margin = crop_margin
         # Crops are different people every call, so they always use still-image mode; the detector has
         # already said "person" there, so mediapipe's own detector only needs its usual 0.5.
-        self._pose = self._mp_pose.Pose(
+        self._pose_options = dict(
             static_image_mode=(detector is not None) or not video_mode, model_complexity=MODEL_COMPLEXITY,
             smooth_landmarks=True, enable_segmentation=False,
             min_detection_confidence=0.5 if detector is not None else min_detection_confidence,
             min_tracking_confidence=min_tracking_confidence)
+        self._pose = self._mp_pose.Pose(**self._pose_options)
         if detector is None:
             log.info("mediapipe pose: %s", self.detector_note)
 
@@ -142,6 +143,13 @@ class MediaPipePoseBackend(BasePoseBackend):
 
     def describe(self) -> str:
         return f"mediapipe (CPU, {self.detector_note})"
+
+    def reset(self) -> None:
+        """A new source starts: in video mode, forget the person tracked so far (a fresh graph; still-image
+        mode keeps no state between frames)."""
+        if self._pose is not None and not self._pose_options["static_image_mode"]:
+            self._pose.close()
+            self._pose = self._mp_pose.Pose(**self._pose_options)
 
     def close(self) -> None:
         if self._pose is not None:

@@ -5,7 +5,9 @@ A stage is called once per frame, in order, on the inference thread: ``stage(fra
 edits ``result`` in place (the pose stage creates ``result.persons``, the tracker stage sets
 ``track_id``, the A2V stage fills part boxes, PaSta, actions and vectors). ``close()`` releases resources;
 it is called once when the run ends, on every stop path. ``describe()`` returns a short human string
-(e.g. "mediapipe (CPU, no download)") for logs, the HUD and the status bar.
+(e.g. "mediapipe (CPU, no download)") for logs, the HUD and the status bar. A stage that keeps state from
+frame to frame may have ``reset()``: forget it because a new source starts (``extract`` reuses one set of
+loaded stages for many items; a stage without ``reset`` is rebuilt for each item instead).
 """
 from __future__ import annotations
 
