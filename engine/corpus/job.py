@@ -169,10 +169,13 @@ def extract(inputs: Iterable[str] = (), out_dir: str | os.PathLike = "features",
         raise ValueError(f"--engine {engine!r}: use one of {', '.join(ENGINES)}")
     if workers is not None and workers < 1:
         raise ValueError(f"--workers {workers}: must be at least 1")
+    from engine.corpus.process import preflight
+
     config = config if config is not None else load_config(None, [])
     items = list(items) if items is not None else collect_items(inputs, list_file)
     out = Path(out_dir).expanduser()
     _check_out_dir(out)
+    preflight(config)
     summary = Summary(items=len(items), engine=engine, workers=workers)
     with FolderLock(out):
         check_settings(out, config.to_dict())

@@ -32,6 +32,31 @@ def one_line(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
+def preflight(config) -> None:
+    """Checks that need no model, run before any worker starts (a worker takes seconds to load): the
+    device string, and that the A2V checkpoint is there when A2V is enabled. Raises :class:`FatalError`."""
+    from engine.device import resolve_device
+    from engine.weights.store import WeightsError, WeightsNotFound, locate
+
+    try:
+        resolve_device(config.device)
+    except ValueError as exc:
+        raise FatalError(one_line(exc)) from None
+    if not config.a2v.enabled:
+        return
+    try:
+        locate(config.a2v.checkpoint)
+    except WeightsNotFound:
+        from engine.stages.a2v import PASTA_OFF_NO_WEIGHTS
+
+        reason = PASTA_OFF_NO_WEIGHTS if config.a2v.checkpoint == "a2v_v1" else \
+            f"no A2V weights '{config.a2v.checkpoint}' (python main.py weights list)"
+        raise FatalError(f"A2V cannot run: {reason}; or extract poses and part boxes only with "
+                         f"--set a2v.enabled=false") from None
+    except WeightsError as exc:
+        raise FatalError(f"a2v.checkpoint: {one_line(exc)}") from None
+
+
 class _Borrowed:
     """A stage lent to one pipeline run: everything is forwarded but ``close`` (the pipeline closes its
     stages when a run ends; these are kept for the next item)."""

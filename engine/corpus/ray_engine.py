@@ -98,7 +98,7 @@ def run_ray(items: list[Item], out_dir: str | Path, config, on_event, workers: O
         rows = [{"index": i, "item": json.dumps(item.to_dict())} for i, item in enumerate(items)]
         dataset = ray.data.from_items(rows, override_num_blocks=len(rows))
         dataset = dataset.map_batches(
-            ExtractActor, batch_size=1, concurrency=count, batch_format="numpy",
+            ExtractActor, batch_size=1, compute=ray.data.ActorPoolStrategy(size=count), batch_format="numpy",
             num_gpus=1 if use_gpu else 0, num_cpus=1,
             fn_constructor_kwargs={"config": actor_config, "out_dir": os.fspath(Path(out_dir).resolve())})
         for row in dataset.iter_rows():
