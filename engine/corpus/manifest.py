@@ -73,10 +73,17 @@ class Manifest:
         if self._handle is None:
             self.folder.mkdir(parents=True, exist_ok=True)
             self._handle = open(self.path, "a", encoding="utf-8")
+            if self._handle.tell() > 0 and not self._ends_with_newline():
+                self._handle.write("\n")  # a line torn by a crash stays alone, not glued to ours
         self._handle.write(json.dumps(record, sort_keys=True) + "\n")
         self._handle.flush()
         os.fsync(self._handle.fileno())
         self.records[record["item"]] = record
+
+    def _ends_with_newline(self) -> bool:
+        with open(self.path, "rb") as handle:
+            handle.seek(-1, os.SEEK_END)
+            return handle.read(1) == b"\n"
 
     def close(self) -> None:
         if self._handle is not None:

@@ -18,10 +18,11 @@ Rows: one person in one frame. Columns (fixed-size lists are float32, row-major)
 ``language``      fixed_size_list<float32>[L]     language half (L = 1536 official / BERT, 768 MiniLM)
 ================  ==============================  ==========================================================
 
-``part_boxes`` … ``language`` are null for a person without them (A2V disabled, or a person whose track
-carries no result yet with ``a2v.stride`` > 1). With A2V disabled the language column is ``list<float32>``
-(no matrix, no width). The file's schema metadata holds ``a2v.provenance`` (JSON: model, sha256, language
-matrix, mode, config), ``a2v.item`` and ``a2v.format``.
+``part_boxes`` … ``language`` hold NaN for a person without them (A2V disabled, or a person whose track
+carries no result yet with ``a2v.stride`` > 1), as ``vectors.npz`` does; no column is ever null (pyarrow
+before 25 cannot read null fixed-size lists back from Parquet). With A2V disabled the language column is
+``list<float32>`` with empty lists (no matrix, no width). The file's schema metadata holds
+``a2v.provenance`` (JSON: model, sha256, language matrix, mode, config), ``a2v.item`` and ``a2v.format``.
 
 Memory: rows are buffered ``chunk_rows`` at a time (≈ 19.5 KB per row with L = 1536; 1024 rows ≈ 20 MB)
 and written as one row group each, so memory stays bounded however long the item.
@@ -59,11 +60,11 @@ def schema(language_dim: int, provenance: Optional[dict] = None, item: str = "")
         pa.field("box", fixed(4), nullable=False),
         pa.field("score", pa.float32(), nullable=False),
         pa.field("keypoints", fixed(51), nullable=False),
-        pa.field("part_boxes", fixed(40)),
-        pa.field("pasta", fixed(93)),
-        pa.field("actions", fixed(157)),
-        pa.field("visual", fixed(3072)),
-        pa.field("language", fixed(language_dim) if language_dim > 0 else pa.list_(pa.float32())),
+        pa.field("part_boxes", fixed(40), nullable=False),
+        pa.field("pasta", fixed(93), nullable=False),
+        pa.field("actions", fixed(157), nullable=False),
+        pa.field("visual", fixed(3072), nullable=False),
+        pa.field("language", fixed(language_dim) if language_dim > 0 else pa.list_(pa.float32()), nullable=False),
     ]
     metadata = {META_FORMAT: FORMAT.encode(), META_ITEM: item.encode("utf-8", "surrogateescape"),
                 META_PROVENANCE: json.dumps(provenance or {}, sort_keys=True, default=str).encode()}
@@ -71,21 +72,18 @@ def schema(language_dim: int, provenance: Optional[dict] = None, item: str = "")
 
 
 def _fixed_array(rows: list, key: str, width: int, arrow_type):
-    """A (possibly partly null) fixed-size-list column from per-row arrays or None."""
+    """A fixed-size-list column from per-row arrays; a row without one holds NaN (never null: pyarrow < 25
+    cannot read null fixed-size lists back from Parquet, apache/arrow#35692)."""
     import pyarrow as pa
 
     n = len(rows)
-    present = [r[key] is not None for r in rows]
-    if not any(present) or width == 0:
-        return pa.nulls(n, arrow_type)
-    values = np.zeros((n, width), np.float32)
+    if width == 0:  # the variable-size language column of a run without A2V: empty lists
+        return pa.array([[] for _ in range(n)], arrow_type)
+    values = np.full((n, width), np.nan, np.float32)
     for i, row in enumerate(rows):
         if row[key] is not None:
             values[i] = row[key]
-    flat = pa.array(values.reshape(-1))
-    if all(present):
-        return pa.FixedSizeListArray.from_arrays(flat, width)
-    return pa.FixedSizeListArray.from_arrays(flat, width, mask=pa.array([not p for p in present]))
+    return pa.FixedSizeListArray.from_arrays(pa.array(values.reshape(-1)), width)
 
 
 class ParquetItemWriter:
