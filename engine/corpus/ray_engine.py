@@ -70,8 +70,8 @@ def run_ray(items: list[Item], out_dir: str | Path, config, on_event, workers: O
         raise FatalError("--engine ray needs Ray Data: pip install 'ray[data]' (or use --engine local)") from None
 
     started = False
+    _quiet_ray(verbose)
     if not ray.is_initialized():
-        _quiet_ray(verbose)
         try:
             ray.init(address=address or None, include_dashboard=False, log_to_driver=verbose,
                      logging_level=logging.INFO if verbose else logging.WARNING)
