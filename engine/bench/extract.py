@@ -12,7 +12,10 @@ when they are cached, else a random-weight checkpoint built here (same cost, mea
 table says which). ``--long-side`` is ``a2v.fast_long_side`` (64 keeps a CPU run short; the default
 config uses 512). Wall time includes starting the workers and loading the models in each (what a user
 waits for); Ray's cluster start is timed apart and not included in its runs, so "Ray overhead" is what
-the Ray Data job costs on top of the local engine for the same work and the same number of workers.
+the Ray Data job costs on top of the local engine for the same work and the same number of workers (it
+compares with the latest local run of that many workers). "item s" sums each item's wall time in its
+worker; "item CPU s" sums the worker's CPU time during its items, the cost that does not grow when other
+programs share the cores.
 """
 from __future__ import annotations
 
@@ -137,15 +140,16 @@ def run(args: argparse.Namespace) -> int:
             if done != items:
                 raise RuntimeError(f"bench extract: {engine}:{workers} finished {done} of {items} items")
             item_seconds = sum(float(r["seconds"]) for r in summary.done)
+            cpu_seconds = sum(float(r.get("cpu_seconds", 0.0)) for r in summary.done)
             results.append({"engine": engine, "workers": workers, "wall_s": wall, "items_per_s": items / wall,
                             "frames_per_s": summary.frames / wall, "item_s_sum": item_seconds,
-                            "rows": sum(int(r["rows"]) for r in summary.done)})
+                            "item_cpu_s_sum": cpu_seconds, "rows": sum(int(r["rows"]) for r in summary.done)})
         if ray_start is not None:
             import ray
 
             ray.shutdown()
     print(f"{'engine':<7} {'workers':>7} {'wall s':>8} {'items/s':>8} {'frames/s':>9} {'rows':>6} "
-          f"{'item s (sum)':>13}  vs local")
+          f"{'item s (sum)':>13} {'item CPU s':>11}  wall vs local")
     local = {r["workers"]: r["wall_s"] for r in results if r["engine"] == "local"}
     for r in results:
         versus = ""
@@ -154,7 +158,8 @@ def run(args: argparse.Namespace) -> int:
             r["overhead_s"] = extra
             versus = f"{extra:+.1f} s ({r['wall_s'] / local[r['workers']]:.2f}×)"
         print(f"{r['engine']:<7} {r['workers']:>7} {r['wall_s']:>8.1f} {r['items_per_s']:>8.2f} "
-              f"{r['frames_per_s']:>9.1f} {r['rows']:>6} {r['item_s_sum']:>13.1f}  {versus}")
+              f"{r['frames_per_s']:>9.1f} {r['rows']:>6} {r['item_s_sum']:>13.1f} {r['item_cpu_s_sum']:>11.1f}  "
+              f"{versus}")
     if ray_start is not None:
         print(f"Ray local cluster start: {ray_start:.1f} s (not in the Ray rows)")
     if args.json:

@@ -2,7 +2,8 @@
 
 Each line: ``item`` (absolute path), ``output`` (Parquet file name in DIR), ``kind``, ``status``
 ("done" | "failed"), ``rows``, ``frames``, ``seconds`` (wall time of the item in its worker), ``error``
-(one line, "" when done), ``note`` (e.g. undecodable images skipped) and ``finished`` (UTC ISO time).
+(one line, "" when done), ``note`` (e.g. undecodable images skipped), ``cpu_seconds`` (CPU time of the
+worker process during the item) and ``finished`` (UTC ISO time).
 Lines are only appended, by the one coordinating process, and flushed and fsync'd one by one, so a crash
 loses at most the line being written; a torn last line is ignored. The last line of an item wins.
 

@@ -121,9 +121,9 @@ class ItemProcessor:
         from engine.io.sources import open_source
         from engine.pipeline import Pipeline
 
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         record = {"item": item.path, "output": item.output, "kind": item.kind, "status": "failed", "rows": 0,
-                  "frames": 0, "seconds": 0.0, "error": "", "note": ""}
+                  "frames": 0, "seconds": 0.0, "cpu_seconds": 0.0, "error": "", "note": ""}
         writer: Optional[ParquetItemWriter] = None
         try:
             source = open_source(item.path, self.config.source)
@@ -159,6 +159,9 @@ class ItemProcessor:
         finally:
             source.close()
         record["seconds"] = round(time.perf_counter() - start, 3)
+        # CPU time of the whole worker process (all its threads) during the item: a cost that, unlike
+        # wall time, does not grow when other programs share the cores.
+        record["cpu_seconds"] = round(time.process_time() - cpu_start, 3)
         return record
 
     def close(self) -> None:

@@ -101,11 +101,16 @@ def run_ray(items: list[Item], out_dir: str | Path, config, on_event, workers: O
             ExtractActor, batch_size=1, compute=ray.data.ActorPoolStrategy(size=count), batch_format="numpy",
             num_gpus=1 if use_gpu else 0, num_cpus=1,
             fn_constructor_kwargs={"config": actor_config, "out_dir": os.fspath(Path(out_dir).resolve())})
-        for row in dataset.iter_rows():
-            record = json.loads(str(row["record"]))
-            if "fatal" in record:
-                raise FatalError(record["fatal"])
-            on_event("record", int(row["index"]), record)
+        try:
+            for row in dataset.iter_rows():
+                record = json.loads(str(row["record"]))
+                if "fatal" in record:
+                    raise FatalError(record["fatal"])
+                on_event("record", int(row["index"]), record)
+        except ray.exceptions.RayError as exc:
+            # e.g. an actor that kept crashing; the items recorded so far stay done, a rerun resumes.
+            raise FatalError(f"the Ray job failed: {one_line(exc)[:500]}; a rerun with the same --out resumes") \
+                from None
     finally:
         if started:
             ray.shutdown()
