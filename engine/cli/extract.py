@@ -17,10 +17,10 @@ log = logging.getLogger("a2v")
 def register_cli(subparsers) -> None:
     parser = subparsers.add_parser(
         "extract", help="A2V features of many videos / image folders → Parquet, resumable (local or Ray)",
-        description="Run pose, tracking and A2V over every item (a video file, an image folder or an image; a "
-                    "folder of videos is searched for them) and write one Parquet file per item, one row per "
-                    "person per frame, plus DIR/manifest.jsonl. Run it again with the same --out to resume. "
-                    "Read the results with engine.corpus.load_features(DIR).",
+        description="Run pose, tracking and A2V over every item (a video file, an image folder or an image;\n"
+                    "a folder of videos is searched for them) and write one Parquet file per item, one row\n"
+                    "per person per frame, plus DIR/manifest.jsonl. Run it again with the same --out to\n"
+                    "resume. Read the results with engine.corpus.load_features(DIR).",
         epilog="examples:\n  python main.py extract clips/*.mp4 --out features/\n"
                "  python main.py extract --list corpus.txt --out features/ --workers 2\n"
                "  python main.py extract videos/ --out /shared/features --engine ray --address ray://head:10001",
