@@ -13,7 +13,8 @@ table says which). ``--long-side`` is ``a2v.fast_long_side`` (64 keeps a CPU run
 config uses 512). Wall time includes starting the workers and loading the models in each (what a user
 waits for); Ray's cluster start is timed apart and not included in its runs, so "Ray overhead" is what
 the Ray Data job costs on top of the local engine for the same work and the same number of workers (it
-compares with the latest local run of that many workers). "item s" sums each item's wall time in its
+compares with the mean of the local runs with that many workers; repeat runs, e.g. ``--runs
+local:1,ray:1,local:1,ray:1``, to see the spread on a shared machine). "item s" sums each item's wall time in its
 worker; "item CPU s" sums the worker's CPU time during its items, the cost that does not grow when other
 programs share the cores.
 """
@@ -150,7 +151,11 @@ def run(args: argparse.Namespace) -> int:
             ray.shutdown()
     print(f"{'engine':<7} {'workers':>7} {'wall s':>8} {'items/s':>8} {'frames/s':>9} {'rows':>6} "
           f"{'item s (sum)':>13} {'item CPU s':>11}  wall vs local")
-    local = {r["workers"]: r["wall_s"] for r in results if r["engine"] == "local"}
+    walls: dict[int, list[float]] = {}
+    for r in results:
+        if r["engine"] == "local":
+            walls.setdefault(r["workers"], []).append(r["wall_s"])
+    local = {workers: sum(values) / len(values) for workers, values in walls.items()}  # mean of repeats
     for r in results:
         versus = ""
         if r["engine"] == "ray" and r["workers"] in local:
