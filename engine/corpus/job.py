@@ -66,13 +66,19 @@ class Summary:
         rate = ""
         if self.records and self.seconds > 0:
             rate = (f"; {len(self.records) / self.seconds:.2f} items/s, {self.frames / self.seconds:.1f} frames/s "
-                    f"({self.engine}, {self.workers or 'default'} workers)")
+                    f"({self.engine}, {_workers_text(self.workers)})")
         lines.append(f"{len(self.records)} items processed in {self.seconds:.1f} s{rate}")
         for record in self.failed:
             lines.append(f"failed: {_error_text(record)}")
         if self.failed:
             lines.append("a rerun with the same --out retries the failed items and skips the done ones")
         return "\n".join(lines)
+
+
+def _workers_text(workers: Optional[int]) -> str:
+    if workers is None:
+        return "default workers"
+    return f"{workers} worker{'s' if workers != 1 else ''}"
 
 
 class _Progress:

@@ -55,7 +55,8 @@ class ExtractActor:
 
 
 def _quiet_ray(verbose: bool) -> None:
-    level = logging.INFO if verbose else logging.WARNING
+    # Ray's own warnings (token auth, "progress bars disabled", deprecations) are not the user's to act on.
+    level = logging.INFO if verbose else logging.ERROR
     for name in ("ray", "ray.data", "ray._private", "ray.util"):
         logging.getLogger(name).setLevel(level)
 
@@ -74,7 +75,7 @@ def run_ray(items: list[Item], out_dir: str | Path, config, on_event, workers: O
     if not ray.is_initialized():
         try:
             ray.init(address=address or None, include_dashboard=False, log_to_driver=verbose,
-                     logging_level=logging.INFO if verbose else logging.WARNING)
+                     logging_level=logging.INFO if verbose else logging.ERROR)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             where = address or "a local cluster"
             raise FatalError(f"Ray: cannot start or join {where} ({one_line(exc)}); check --address "
