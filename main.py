@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "engine.cli.train",    # train, train-combine
     "engine.cli.eval",     # eval
     "engine.cli.search",   # search
+    "engine.cli.extract",  # extract
 )
 
 

@@ -60,8 +60,8 @@ class PoseConfig:
     min_size: int = _opt(512, min=32, help="Keypoint R-CNN input size (short side, pixels)")
     batch_size: int = _opt(1, min=1, help="frames per Keypoint R-CNN and A2V call for file sources")
     detector: str = _opt("auto", choices=("auto", "fasterrcnn", "none"),
-                         help="person detector in front of mediapipe per box (auto = when its weights are "
-                              "cached, else mediapipe_multi; fasterrcnn = fetch them once)")
+                         help="person detector in front of mediapipe per box (auto: used when cached with "
+                              "pose.backend auto, fetched once with pose.backend mediapipe; fasterrcnn: always)")
     max_persons: int = _opt(10, min=1, help="most persons kept per frame (largest boxes first)")
     fp16: bool = _opt(True, help="fp16 autocast on CUDA")
     weights: str = _opt("keypointrcnn_resnet50_fpn_coco",

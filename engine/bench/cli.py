@@ -18,6 +18,7 @@ BENCHMARKS = {
     "render": ("engine.bench.render", "overlay drawing: ms per frame"),
     "tracker": ("trackers.bench", "SORT on MOT15 detections: frames/s"),
     "search": ("engine.bench.search", "text and more-like-this query time over N person-frames"),
+    "extract": ("engine.bench.extract", "corpus extract: items/s and frames/s, local workers vs Ray"),
 }
 
 

@@ -161,6 +161,13 @@ class MediaPipePoseBackend(BasePoseBackend):
     def describe(self) -> str:
         return f"mediapipe (CPU, {self.detector_note})"
 
+    def reset(self) -> None:
+        """A new source starts: in video mode, forget the person tracked so far (a fresh graph; still-image
+        mode keeps no state between frames)."""
+        if self._pose is not None and self.video_mode and self.detector is None:
+            self._pose.close()
+            self._pose = self._make_pose()
+
     def close(self) -> None:
         if self._pose is not None:
             self._pose.close()

@@ -183,6 +183,11 @@ class A2VStage:
         for track_id in [t for t, (i, _) in self._carried.items() if index - i > horizon]:
             del self._carried[track_id]
 
+    def reset(self) -> None:
+        """A new source starts: no results carried along tracks, the stride counts from its first frame."""
+        self._carried.clear()
+        self._calls = 0
+
     def close(self) -> None:
         self._carried.clear()
         self.model = None

@@ -12,6 +12,10 @@ Two optional abilities, each a protocol the pipeline checks with ``isinstance``:
 - :class:`BatchStage`: ``process_batch(frames, results)`` and the stage's own ``batch_size`` (frames per
   call, read by the pipeline for every batch, so a stage may change it between batches);
 - :class:`Reconfigurable`: ``reconfigure(config)``, called after ``Pipeline.apply`` changed the config.
+
+A stage that keeps state from frame to frame may have ``reset()``: forget it because a new source starts
+(``extract`` reuses one set of loaded stages for many items; a stage without ``reset`` is rebuilt for each
+item instead).
 """
 from __future__ import annotations
 

@@ -72,5 +72,11 @@ class PoseStage:
     def describe(self) -> str:
         return self._description
 
+    def reset(self) -> None:
+        """A new source starts: backends that keep state between frames (mediapipe video mode) forget it."""
+        reset = getattr(self.backend, "reset", None)
+        if reset is not None:
+            reset()
+
     def close(self) -> None:
         self.backend.close()
