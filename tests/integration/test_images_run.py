@@ -77,7 +77,7 @@ def test_folder_of_unrelated_photos(folder_run):
     lines = _lines(out / "results.jsonl")
     assert sorted(line["file"] for line in lines) == readable               # one line per readable image
     assert sorted(p.name for p in (out / "images").iterdir()) == readable   # same names, same formats
-    assert sorted(os.listdir(out)) == ["images", "results.jsonl", "vectors.npz"]  # no mp4, no tracks.txt
+    assert sorted(os.listdir(out)) == ["images", "results.jsonl", "run.json", "vectors.npz"]  # no mp4, no tracks.txt
     found = 0
     for line in lines:
         original = cv2.imread(str(source / line["file"]))

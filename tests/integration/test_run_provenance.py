@@ -26,7 +26,7 @@ def test_run_writes_run_json_beside_the_outputs(tmp_path):
     assert record["tracker"]["description"].startswith("SORT parity")
     # The test cache is empty: PaSta is off and the record says so, with the checkpoint it looked for.
     assert record["a2v"]["checkpoint"]["spec"] == "a2v_v1" and record["a2v"]["checkpoint"]["sha256"] is None
-    assert "weights fetch a2v_v1" in record["a2v"]["pasta_off"]
+    assert "weights import a2v_v1" in record["a2v"]["pasta_off"]  # tests run offline: the import command
     assert record["a2v"]["language"]["requested"] == "auto" and record["a2v"]["language"]["used_in_run"] is False
     last = proc.stderr.strip().splitlines()[-1]
     assert "run.json" in last and "PaSta off" in last
