@@ -11,7 +11,8 @@
   time). Queues are FIFO, so every stage still sees frames in order (the tracker needs that).
 
 - Queues are bounded (``config.pipeline.queue_size``), so a slow stage slows the reader instead of
-  filling memory. Live sources drop frames inside the source (latest frame wins); file sources never drop.
+  filling memory. File sources never drop. Live sources drop: the source keeps the newest frame, and every
+  queue holds one frame that a newer one replaces (latest wins), so latency stays near one period per stage.
 - Stop is a token (``_END``) sent down the queues: on ``stop()``, Ctrl-C, source end or an error every
   thread ends and the output thread closes every sink, so outputs are finalized on every stop path.
 - An exception in a stage or sink stops the run; ``error`` holds a :class:`PipelineError` naming the stage
@@ -103,6 +104,11 @@ class Pipeline:
         self._at_end = threading.Event()
 
         size = max(1, self.config.pipeline.queue_size)
+        self._live = bool(getattr(source, "is_live", False))
+        if self._live:
+            # Live: every queue holds one frame and the newest replaces a waiting one (latest wins), so a
+            # slow stage never works on a frame older than one period of the stage in front of it.
+            size = 1
         # _queues[i] feeds stage i; the last one feeds the output thread.
         self._queues: list[queue.Queue] = [queue.Queue(maxsize=size) for _ in range(len(self.stages) + 1)]
         self._frames = self._queues[0]
@@ -114,6 +120,10 @@ class Pipeline:
         self._seek_to: Optional[int] = None
         self._control = threading.Lock()
         self._threads: list[threading.Thread] = []
+        # Set by each thread as its very last step. Thread.is_alive() cannot be trusted here: on Python 3.11
+        # a join() interrupted by Ctrl-C can mark a thread finished while it still runs (closing files).
+        self._done: list[threading.Event] = []
+        self.outputs_finished = threading.Event()  # the output thread has closed (finalized) every sink
         self.error: Optional[PipelineError] = None
         self.stop_reason: str = ""
         self.frames_read = 0
@@ -132,10 +142,19 @@ class Pipeline:
         workers += [(f"a2v-{stage.name}", self._stage_loop, (i,)) for i, stage in enumerate(self.stages)]
         workers.append(("a2v-output", self._output_loop, ()))
         for name, target, extra in workers:
-            thread = threading.Thread(target=target, args=extra, name=name, daemon=True)
+            done = threading.Event()
+            thread = threading.Thread(target=self._guarded, args=(target, done, *extra), name=name, daemon=True)
             self._threads.append(thread)
+            self._done.append(done)
             thread.start()
         return self
+
+    @staticmethod
+    def _guarded(target, done: threading.Event, *args) -> None:
+        try:
+            target(*args)
+        finally:
+            done.set()
 
     def stop(self, reason: str = "stopped") -> None:
         """Ask every thread to finish; returns at once. Outputs are finalized by the output thread."""
@@ -153,14 +172,17 @@ class Pipeline:
     def join(self, timeout: Optional[float] = None) -> bool:
         """Wait for all threads; True when they have all ended."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        for thread in self._threads:
-            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            thread.join(remaining)
+        for done in self._done:
+            while not done.is_set():
+                remaining = _POLL_S if deadline is None else min(_POLL_S, deadline - time.monotonic())
+                if remaining <= 0:
+                    return not self.running
+                done.wait(remaining)  # short waits: Ctrl-C and SIGTERM handlers get to run
         return not self.running
 
     @property
     def running(self) -> bool:
-        return any(t.is_alive() for t in self._threads)
+        return any(not done.is_set() for done in self._done)
 
     def pause(self) -> None:
         self._playing.clear()
@@ -223,26 +245,52 @@ class Pipeline:
                 "dropped": self.dropped}
 
     def run(self, progress: Optional[Callable[[int], None]] = None) -> dict:
-        """Start, wait until the end (Ctrl-C stops cleanly), raise the run's error if any; returns stats."""
+        """Start, wait until the end, raise the run's error if any; returns stats.
+
+        Ctrl-C (KeyboardInterrupt; the CLI turns SIGTERM into one too) stops the run and waits until every
+        output is finalized, then re-raises. A second Ctrl-C while finalizing only says so and keeps
+        waiting; a third gives up on the outputs (``outputs_finished`` stays clear) and re-raises.
+        """
         self.start()
         try:
             last = 0
             while self.running:
-                time.sleep(_POLL_S)
+                self._done[-1].wait(_POLL_S)
                 if progress is not None and self.frames_done != last:
                     last = self.frames_done
                     progress(last)
         except KeyboardInterrupt:
-            self.stop("interrupted")
-            self.join()
+            self.finish_after_interrupt()
             raise
-        finally:
-            self.join()
         if progress is not None:
             progress(self.frames_done)
         if self.error is not None:
             raise self.error
         return self.stats
+
+    def finish_after_interrupt(self) -> bool:
+        """After a Ctrl-C: wait for the outputs to be finalized; True when they were.
+
+        One more Ctrl-C only warns ("finishing outputs, Ctrl-C again to abort without them"); the one after
+        that returns False at once (the threads are daemons: the exit then ends them).
+        """
+        presses = 0
+        try:
+            self.stop("interrupted")  # closing a live source can take a moment
+        except KeyboardInterrupt:
+            self._stop.set()
+            presses = 1
+            log.warning("finishing outputs, Ctrl-C again to abort without them")
+        while True:
+            try:
+                self.join()
+                return True
+            except KeyboardInterrupt:
+                presses += 1
+                if presses >= 2:
+                    log.warning("aborted: outputs were not finalized")
+                    return False
+                log.warning("finishing outputs, Ctrl-C again to abort without them")
 
     # ----------------------------------------------------------------------------------------- threads
     def _put(self, q: queue.Queue, item) -> bool:
@@ -311,8 +359,8 @@ class Pipeline:
                 result = FrameResult(index=frame.index, timestamp=float(frame.timestamp),
                                      image_size=(int(width), int(height)))
                 result.info["dropped"] = self.dropped
-                if getattr(self.source, "is_live", False):
-                    self._put_latest((frame.image, result))
+                if self._live:
+                    self._put_latest(self._frames, (frame.image, result))
                 elif not self._put(self._frames, (frame.image, result)):
                     break
         except BaseException as exc:  # noqa: BLE001 - reported to the caller with the stage name
@@ -337,20 +385,20 @@ class Pipeline:
         finally:
             self._at_end.clear()
 
-    def _put_latest(self, frame) -> None:
-        """Live sources: a frame still waiting for inference is replaced by the newer one (counted as
-        dropped), so the view lags by at most one inference period."""
+    def _put_latest(self, q: queue.Queue, frame) -> None:
+        """Live sources: a frame still waiting in ``q`` for its stage is replaced by the newer one (counted
+        as dropped), so the view lags by at most one period of each stage."""
         while True:
             try:
-                self._frames.put_nowait(frame)
+                q.put_nowait(frame)
                 return
             except queue.Full:
                 try:
-                    stale = self._frames.get_nowait()
+                    stale = q.get_nowait()
                 except queue.Empty:
                     continue
                 if stale is _END:  # never drop the end token
-                    self._frames.put_nowait(stale)
+                    q.put_nowait(stale)
                     return
                 self.live_dropped += 1
 
@@ -413,7 +461,9 @@ class Pipeline:
                     stage(image, result)
                     result.timings[stage.name] = (time.perf_counter() - start) * 1000.0
                 for item in batch:
-                    if not self._put(outbox, item):
+                    if self._live:
+                        self._put_latest(outbox, item)
+                    elif not self._put(outbox, item):
                         return
         except BaseException as exc:  # noqa: BLE001
             self._fail(stage.name, index, exc)
@@ -474,6 +524,7 @@ class Pipeline:
         finally:
             self._abort.set()
             self._close_all()
+            self.outputs_finished.set()
             if self.error is not None and self.on_error is not None:
                 try:
                     self.on_error(self.error)
