@@ -8,6 +8,7 @@ import importlib
 import importlib.util
 import logging
 import os
+import signal
 import sys
 
 # Each entry: a module with ``register_cli(subparsers)``. Registration must stay cheap (no model imports).
@@ -54,6 +55,20 @@ def _setup_logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def _terminate(signum, frame) -> None:
+    from engine.cli.common import Terminated
+
+    raise Terminated()
+
+
+def _handle_sigterm() -> None:
+    """SIGTERM stops a command like Ctrl-C (outputs finalized) instead of killing it mid-write."""
+    try:
+        signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread (main() called from a test thread): leave the default
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     # mediapipe's native (TFLite/absl/glog) logging would otherwise print warnings users cannot act on.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -69,11 +84,14 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging(verbose)
     if args.command is None:  # no sub-command: the GUI, with the same options and error handling
         args = parser.parse_args(["gui"] + [a for a in argv if a not in ("-v", "--verbose")])
+    _handle_sigterm()
     try:
         return int(args.func(args) or 0)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        from engine.cli.common import Terminated
+
         print("a2v: interrupted", file=sys.stderr)
-        return 130
+        return 143 if isinstance(exc, Terminated) else 130
     except (ValueError, RuntimeError, OSError, LookupError) as exc:
         if verbose:
             raise

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import signal
 import threading
 import time
 from typing import Callable, Iterable, Optional
@@ -124,6 +125,7 @@ class Pipeline:
         # a join() interrupted by Ctrl-C can mark a thread finished while it still runs (closing files).
         self._done: list[threading.Event] = []
         self.outputs_finished = threading.Event()  # the output thread has closed (finalized) every sink
+        self.interrupted_by: Optional[int] = None  # the signal (SIGINT, SIGTERM) that stopped run()
         self.error: Optional[PipelineError] = None
         self.stop_reason: str = ""
         self.frames_read = 0
@@ -247,50 +249,61 @@ class Pipeline:
     def run(self, progress: Optional[Callable[[int], None]] = None) -> dict:
         """Start, wait until the end, raise the run's error if any; returns stats.
 
-        Ctrl-C (KeyboardInterrupt; the CLI turns SIGTERM into one too) stops the run and waits until every
-        output is finalized, then re-raises. A second Ctrl-C while finalizing only says so and keeps
-        waiting; a third gives up on the outputs (``outputs_finished`` stays clear) and re-raises.
+        Ctrl-C and SIGTERM (on the main thread) stop the run like ``stop()`` and ``run()`` waits until every
+        output is finalized, then raises KeyboardInterrupt (``interrupted_by`` holds the signal). While
+        finalizing, the next press only warns ("finishing outputs, Ctrl-C again to abort without them"); the
+        one after that gives up on the outputs (``outputs_finished`` stays clear) and raises at once.
+        The handlers only count presses, so no KeyboardInterrupt lands in the middle of a close or a print.
         """
-        self.start()
+        presses: list[int] = []
+        restore = self._trap_signals(presses)
         try:
-            last = 0
+            self.start()
+            last, stopping, warned = 0, False, False
             while self.running:
-                self._done[-1].wait(_POLL_S)
+                try:
+                    self._done[-1].wait(_POLL_S)
+                except KeyboardInterrupt:  # no handler of ours (not the main thread)
+                    presses.append(signal.SIGINT)
+                if presses and not stopping:
+                    stopping = True
+                    self.interrupted_by = presses[0]
+                    self.stop("interrupted")  # closing a live source can take a moment
+                if len(presses) >= 3:
+                    log.warning("aborted: outputs were not finalized")
+                    break
+                if len(presses) == 2 and not warned:
+                    warned = True
+                    log.warning("finishing outputs, Ctrl-C again to abort without them")
                 if progress is not None and self.frames_done != last:
                     last = self.frames_done
                     progress(last)
-        except KeyboardInterrupt:
-            self.finish_after_interrupt()
-            raise
+        finally:
+            restore()
+        if presses:
+            raise KeyboardInterrupt
         if progress is not None:
             progress(self.frames_done)
         if self.error is not None:
             raise self.error
         return self.stats
 
-    def finish_after_interrupt(self) -> bool:
-        """After a Ctrl-C: wait for the outputs to be finalized; True when they were.
+    @staticmethod
+    def _trap_signals(presses: list) -> Callable[[], None]:
+        """On the main thread, count SIGINT/SIGTERM into ``presses`` until the returned ``restore()``."""
+        previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGINT, signal.SIGTERM):
+                try:
+                    previous[number] = signal.signal(number, lambda signum, frame: presses.append(signum))
+                except (ValueError, OSError):
+                    pass
 
-        One more Ctrl-C only warns ("finishing outputs, Ctrl-C again to abort without them"); the one after
-        that returns False at once (the threads are daemons: the exit then ends them).
-        """
-        presses = 0
-        try:
-            self.stop("interrupted")  # closing a live source can take a moment
-        except KeyboardInterrupt:
-            self._stop.set()
-            presses = 1
-            log.warning("finishing outputs, Ctrl-C again to abort without them")
-        while True:
-            try:
-                self.join()
-                return True
-            except KeyboardInterrupt:
-                presses += 1
-                if presses >= 2:
-                    log.warning("aborted: outputs were not finalized")
-                    return False
-                log.warning("finishing outputs, Ctrl-C again to abort without them")
+        def restore() -> None:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+
+        return restore
 
     # ----------------------------------------------------------------------------------------- threads
     def _put(self, q: queue.Queue, item) -> bool:
@@ -534,9 +547,13 @@ class Pipeline:
     def _close_all(self) -> None:
         with self._sinks_lock:
             sinks = list(self._sinks)
+        # A run that failed or was interrupted before its first frame produced nothing: sinks that can
+        # (atomic ones) drop their empty files, so the previous run's outputs stay as they were.
+        keep = self.frames_done > 0 or (self.error is None and self.stop_reason != "interrupted")
         for sink in sinks:
             try:
-                sink.close()
+                discard = None if keep else getattr(sink, "discard", None)
+                discard() if discard is not None else sink.close()
             except Exception as exc:  # noqa: BLE001 - keep closing the others
                 if self.error is None:
                     self.error = PipelineError(f"sink {getattr(sink, 'name', type(sink).__name__)}",

@@ -6,6 +6,11 @@ import argparse
 from engine.config import Config, load_config
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, systemd, Docker, job schedulers), raised in the main thread so that it stops a run
+    exactly like Ctrl-C: outputs are finalized, then the command exits with 143."""
+
+
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """``--config``, ``--set`` and ``--device``, shared by every command that runs models."""
     parser.add_argument("--config", metavar="FILE", help="YAML config applied over configs/default.yaml")

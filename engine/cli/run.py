@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -66,10 +68,21 @@ class _Progress:
             self.bar.close()
 
 
+def _summary(sinks) -> str:
+    """Which outputs are on disk: a sink counts once it has been finalized (renamed into place)."""
+    kept = [str(s.path) for s in sinks if getattr(s, "committed", False)]
+    lost = [str(s.path) for s in sinks if not getattr(s, "committed", False)]
+    text = f"wrote {', '.join(kept)}" if kept else "wrote nothing"
+    if lost and kept:
+        text += f"; not written: {', '.join(lost)}"
+    return text
+
+
 def run_command(args: argparse.Namespace) -> int:
-    from engine.io.sinks import open_sinks
+    from engine.cli.common import Terminated
+    from engine.io.sinks import discard_all, lock_outputs, open_sinks
     from engine.io.sources import open_source
-    from engine.pipeline import Pipeline
+    from engine.pipeline import Pipeline, PipelineError
     from engine.stages import build_stages
     from engine.vocab import load_vocab
 
@@ -77,14 +90,30 @@ def run_command(args: argparse.Namespace) -> int:
     if args.max_frames is not None and args.max_frames < 1:
         raise ValueError(f"--max-frames {args.max_frames}: must be at least 1")
     _default_outputs(args)
+    paths = [p for p in (args.out, args.results, args.vectors, args.tracks) if p]
     source = open_source(args.source, config.source)
+    lock = None
+    sinks: list = []
     try:
+        # Models first, outputs last: a run that cannot start (a wrong checkpoint path) leaves the previous
+        # outputs as they were; the lock keeps a second run off the same folder.
+        stages = build_stages(config)
+        lock = lock_outputs(paths)
         sinks = open_sinks(out=args.out, results=args.results, vectors=args.vectors, tracks=args.tracks,
                            fps=source.fps, vocab=load_vocab(), live=source.is_live)
-        stages = build_stages(config)
     except BaseException:
+        discard_all(sinks)
+        if lock is not None:
+            lock.release()
         source.close()
         raise
+    try:
+        return _run(args, config, source, stages, sinks, Pipeline, PipelineError, Terminated)
+    finally:
+        lock.release()
+
+
+def _run(args, config, source, stages, sinks, Pipeline, PipelineError, Terminated) -> int:
     for stage in stages:
         log.info("%s stage: %s", stage.name, stage.describe())
     total = source.frame_count
@@ -94,23 +123,44 @@ def run_command(args: argparse.Namespace) -> int:
                     render="default" if args.out else None, max_frames=args.max_frames)
     progress = _Progress(total, enabled=not args.quiet and not source.is_live)
     start = time.perf_counter()
-    interrupted = False
+    interrupted = None
     try:
         pipe.run(progress)
-    except KeyboardInterrupt:
-        interrupted = True
+    except KeyboardInterrupt as exc:
+        interrupted = exc
+    except PipelineError as exc:
+        progress.close()
+        raise RuntimeError(f"{exc}; {_summary(sinks)}") from exc
     finally:
         progress.close()
     elapsed = time.perf_counter() - start
-    outputs = ", ".join(p for p in (args.out, args.results, args.vectors, args.tracks) if p)
     stats = pipe.stats
-    how = "stopped by Ctrl-C" if interrupted else (pipe.stop_reason or "done")
+    terminated = isinstance(interrupted, Terminated) or pipe.interrupted_by == signal.SIGTERM
+    code = 143 if terminated else 130
+    if interrupted is not None and not pipe.outputs_finished.is_set():
+        print(f"a2v: aborted while finishing outputs: {stats['frames']} frames; the outputs were not finalized "
+              f"(files already at {', '.join(str(s.path) for s in sinks)} are unchanged)", file=sys.stderr)
+        sys.stdout.flush()
+        from engine.cli import native_log_filter
+
+        native_log_filter.uninstall()  # forwards what is still in its pipe (flushes stderr first)
+        # Threads are still inside native code (FFmpeg, mediapipe); a normal interpreter exit would tear them
+        # down mid-call and abort. The user asked to stop now: leave at once.
+        os._exit(code)
+    if interrupted is not None and pipe.error is not None:
+        raise RuntimeError(f"{pipe.error}; {_summary(sinks)}")
+    how = ("stopped by SIGTERM" if terminated else "stopped by Ctrl-C") if interrupted is not None \
+        else (pipe.stop_reason or "done")
     dropped = f", {stats['dropped']} dropped" if stats["dropped"] else ""
     print(f"a2v: {how}: {stats['frames']} frames in {elapsed:.1f} s "
-          f"({stats['frames'] / max(elapsed, 1e-9):.1f} fps{dropped}); wrote {outputs or 'nothing'}",
+          f"({stats['frames'] / max(elapsed, 1e-9):.1f} fps{dropped}); {_summary(sinks)}",
           file=sys.stderr)
-    if interrupted:
-        return 130
+    if interrupted is not None:
+        return code
+    if getattr(source, "lost", False):
+        # The stream went away and did not come back within source.reconnect_seconds: not a normal end.
+        print(f"a2v: error: {pipe.stop_reason}", file=sys.stderr)
+        return 3
     if "damaged" in pipe.stop_reason or "truncated" in pipe.stop_reason:
         # The frames before the damage are in the outputs; still tell the user (and scripts) the input was bad.
         print(f"a2v: error: {pipe.stop_reason}", file=sys.stderr)
