@@ -42,6 +42,8 @@ def _list_opt(default: Iterable[str], *, choices: Iterable[str] | None = None, h
 class SourceConfig:
     reconnect_seconds: float = _opt(10.0, min=0, help="how long a lost live stream is retried")
     live_buffer: int = _opt(1, min=1, help="frames a live source keeps (1 = latest frame wins)")
+    finite_stream: bool = _opt(False, help="a network stream's end (EOF) ends the run; false = a lost "
+                                           "connection, retried for reconnect_seconds")
     image_fps: float = _opt(10.0, min=0.001, help="frame rate assumed for image folders")
     width: int = _opt(0, min=0, help="requested webcam width (0 = camera default)")
     height: int = _opt(0, min=0, help="requested webcam height (0 = camera default)")
