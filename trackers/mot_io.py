@@ -11,7 +11,6 @@ from typing import Iterable
 
 import numpy as np
 
-
 MAX_FRAME = 10_000_000  # ~93 hours at 30 fps; larger frame numbers are typos or garbage, not videos
 MAX_COORD = 1e7  # pixels; any real box is far inside this, and beyond it float sums lose the box
 
