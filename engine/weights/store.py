@@ -46,7 +46,7 @@ from engine.weights.registry import (  # noqa: F401
 
 __all__ = [
     "WeightsError", "WeightsNotFound", "WeightsEntry", "REGISTRY", "cache_dir", "get_entry", "register",
-    "unregister", "locate", "fetch", "verify", "import_file", "load_state_dict", "load_array",
+    "unregister", "locate", "fetch", "verify", "import_file", "load_state_dict", "load_array", "load_checkpoint",
     "manual_steps", "sha256_of",
 ]
 
@@ -289,6 +289,26 @@ def _unwrap(obj, source: str) -> dict:
     return dict(obj)
 
 
+MAX_CHECKPOINT_BYTES = 64 << 30  # far above any model here; a bigger "checkpoint" is a wrong path
+
+
+def check_loadable_file(path: Path, source: str) -> None:
+    """A regular file of a sane size, so no loader reads a device (``/dev/zero``), a FIFO or a huge file."""
+    if path.is_dir():
+        raise WeightsError(f"{source} is a directory, not a checkpoint file")
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise WeightsError(f"{source} cannot be read ({exc.strerror or exc}); check the path") from None
+    import stat
+
+    if not stat.S_ISREG(info.st_mode):
+        raise WeightsError(f"{source} is not a regular file (a device, pipe or socket); give a checkpoint file")
+    if info.st_size > MAX_CHECKPOINT_BYTES:
+        raise WeightsError(f"{source} is {info.st_size / 2**30:.0f} GiB, far larger than any checkpoint here; "
+                           f"check the path")
+
+
 def load_state_dict(name_or_path: str | os.PathLike, map_location="cpu") -> dict:
     """Load a checkpoint safely (``weights_only=True``) and return its ``{name: tensor}`` state dict.
 
@@ -296,14 +316,20 @@ def load_state_dict(name_or_path: str | os.PathLike, map_location="cpu") -> dict
     ``{"model": ...}`` and strips a ``module.`` prefix. Raises :class:`WeightsError` with one line when the
     file is truncated or corrupt, holds Python objects that safe loading refuses, or is not a state dict.
     """
+    path = locate(name_or_path)
+    return _unwrap(load_checkpoint(path, map_location), f"weights file {path}")
+
+
+def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> object:
+    """``torch.load(path, weights_only=True)`` of a regular file, every failure one :class:`WeightsError` line
+    (Python objects in it, truncated, corrupt, not a checkpoint, a device or a huge file)."""
     import pickle
 
     import torch
 
-    path = locate(name_or_path)
+    path = Path(path)
     source = f"weights file {path}"
-    if path.is_dir():
-        raise WeightsError(f"{source} is a directory, not a checkpoint file")
+    check_loadable_file(path, source)
     try:
         with open(path, "rb") as handle:
             obj = torch.load(handle, map_location=map_location, weights_only=True)
@@ -329,7 +355,7 @@ def load_state_dict(name_or_path: str | os.PathLike, map_location="cpu") -> dict
             raise WeightsError(f"{source} is truncated, corrupt or not a torch.save file ({first}); "
                                f"download it again") from None
         raise WeightsError(f"{source} cannot be loaded ({first})") from None
-    return _unwrap(obj, source)
+    return obj
 
 
 def load_array(name_or_path: str | os.PathLike):
@@ -337,6 +363,7 @@ def load_array(name_or_path: str | os.PathLike):
     import numpy as np
 
     path = locate(name_or_path)
+    check_loadable_file(path, f"array file {path}")
     try:
         array = np.load(path, allow_pickle=False)
     except ValueError as exc:
