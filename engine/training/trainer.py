@@ -250,7 +250,6 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------- checkpoints
     def _resume(self) -> None:
-        import torch
 
         target = self.config.train.resume.strip()
         if not target:
