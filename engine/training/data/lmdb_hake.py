@@ -158,6 +158,48 @@ def check_data_file(data_file: Path, what: Path) -> None:
                         f"header needs {needed:,}); copy or rebuild the database again")
 
 
+# Run in a child interpreter (only lmdb imported): walks every record and copies its value, so a damaged
+# tree that points past the end of data.mdb crashes the child with SIGBUS instead of this process.
+_PROBE = """
+import sys, lmdb
+env = lmdb.open(sys.argv[1], subdir=sys.argv[2] == "1", readonly=True, lock=False, readahead=False)
+with env.begin() as txn:
+    entries = txn.stat()["entries"]
+    for count, (key, value) in enumerate(txn.cursor(), start=1):
+        if count > entries:
+            sys.exit(3)
+        bytes(key); bytes(value)
+"""
+
+
+def probe(path: Path, subdir: bool) -> None:
+    """Read the whole database once in a child process; :class:`DataError` if that crashes or runs away.
+
+    A corrupt LMDB can hold page numbers or value sizes that reach past the end of ``data.mdb``; LMDB reads
+    through ``mmap``, where that is a SIGBUS ("Bus error") no Python code can catch. One extra pass over a
+    file the page cache then holds is cheap next to a training run killed without a word.
+    """
+    import subprocess
+    import sys
+
+    try:
+        proc = subprocess.run([sys.executable, "-c", _PROBE, str(path), "1" if subdir else "0"],
+                              capture_output=True, text=True, timeout=600)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        log.debug("LMDB probe of %s not run: %s", path, exc)
+        return
+    if proc.returncode < 0:
+        import signal
+
+        name = signal.Signals(-proc.returncode).name if -proc.returncode in signal.Signals._value2member_map_ \
+            else str(-proc.returncode)
+        raise DataError(f"{path}: the LMDB is damaged (reading it crashes with {name}: a record points past the "
+                        f"end of its data file); copy or rebuild the database again")
+    if proc.returncode == 3:
+        raise DataError(f"{path}: the LMDB is damaged (its cursor yields more records than its header holds); "
+                        "copy or rebuild the database again")
+
+
 def open_env(path: str | Path, write: bool = False, map_size: int = 1 << 30):
     """Open an LMDB directory (or single file) with a clear error when it is not there."""
     import lmdb
@@ -171,6 +213,7 @@ def open_env(path: str | Path, write: bool = False, map_size: int = 1 << 30):
         if subdir and not data_file.is_file():
             raise DataError(f"{path}: no data.mdb in this folder; point the config at the LMDB folder")
         check_data_file(data_file, path)
+        probe(path, subdir)
     try:
         if write:
             path.mkdir(parents=True, exist_ok=True) if subdir else path.parent.mkdir(parents=True, exist_ok=True)
