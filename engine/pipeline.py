@@ -320,7 +320,8 @@ class Pipeline:
         if self.error is None:
             self.error = PipelineError(stage, frame, exc)
             self.error.__cause__ = exc
-            log.error("%s", self.error, exc_info=exc)
+            # One line for the user (the caller raises or reports it); the traceback only with -v (debug).
+            log.debug("%s", self.error, exc_info=exc)
         self.stop("error")
 
     def _wait_turn(self) -> bool:

@@ -46,14 +46,15 @@ class SinkError(ValueError):
 class SinkWriteError(OSError):
     """Writing or finalizing an output failed (disk full, folder deleted); one line naming the path."""
 
+    def __str__(self) -> str:
+        return str(self.strerror)
+
 
 def _write_failed(path: Path, exc: BaseException, what: str = "cannot write") -> SinkWriteError:
     reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
     hint = "free some space or choose another location" if getattr(exc, "errno", None) == errno.ENOSPC \
         else "check that the folder still exists and is writable"
-    error = SinkWriteError(getattr(exc, "errno", None) or errno.EIO, f"{path}: {what} ({reason}); {hint}")
-    error.filename = None  # the path is already in the message
-    return error
+    return SinkWriteError(getattr(exc, "errno", None) or errno.EIO, f"{path}: {what} ({reason}); {hint}")
 
 
 def partial_path(path: Path) -> Path:
