@@ -113,7 +113,8 @@ def _check_full_disk_run(proc, stderr, folder) -> None:
 
 def test_file_size_limit_mid_run_exits_non_zero_naming_the_path(tmp_path):
     proc = subprocess.Popen(cli("run", "--source", SAMPLE, *_outputs(tmp_path), *FAST), stderr=subprocess.PIPE,
-                            text=True, preexec_fn=_limited_file_size(120_000), env=dict(os.environ, OMP_NUM_THREADS="1"))
+                            text=True, preexec_fn=_limited_file_size(120_000),
+                            env=dict(os.environ, OMP_NUM_THREADS="1"))
     _, stderr = proc.communicate(timeout=120)
     _check_full_disk_run(proc, stderr, tmp_path)
     assert "File too large" in stderr
