@@ -15,6 +15,8 @@ from engine.io.sources.base import IMAGE_SUFFIXES, Frame, Source, SourceError, t
 
 log = logging.getLogger(__name__)
 
+MIN_IMAGE_SIDE = 2  # pixels; smaller images cannot be posed (engine.pose.base refuses them)
+
 # ------------------------------------------------------------------------------------------- images
 
 def _natural_key(path: Path) -> list:
@@ -55,7 +57,7 @@ class ImageSource(Source):
     def _first_readable(self) -> np.ndarray:
         for path in self.paths[:20]:
             image = _read_image(path)
-            if image is not None:
+            if image is not None and min(image.shape[:2]) >= MIN_IMAGE_SIDE:
                 return image
         raise SourceError(f"{self.name}: none of the first images can be decoded (e.g. {self.paths[0]}); "
                           f"check that they are real images ({', '.join(IMAGE_SUFFIXES[:4])}, ...)")
@@ -70,9 +72,13 @@ class ImageSource(Source):
                 self.skipped += 1
                 log.warning("%s: cannot decode %s; skipped", self.name, path)
                 continue
+            if min(image.shape[:2]) < MIN_IMAGE_SIDE:  # a 1x1 "image" must not stop the whole folder
+                self.skipped += 1
+                log.warning("%s: %s is only %dx%d pixels; skipped", self.name, path, image.shape[1], image.shape[0])
+                continue
             return Frame(index, index / self.fps, to_bgr8(image))
         if not self.end_reason:
-            skipped = f" ({self.skipped} undecodable skipped)" if self.skipped else ""
+            skipped = f" ({self.skipped} undecodable or too small skipped)" if self.skipped else ""
             self.end_reason = f"end of {len(self.paths)} images{skipped}"
         return None
 
