@@ -42,6 +42,33 @@ _POLL_S = 0.05
 FrameCallback = Callable[[np.ndarray, Optional[np.ndarray], FrameResult], None]
 
 
+def _release_memory() -> None:
+    """After a run: collect the closed models and hand freed heap pages back to the OS.
+
+    glibc keeps freed memory in per-thread arenas; a player that builds a new pipeline (new threads, new
+    arenas) per opened file otherwise grows by a model's worth of heap per open/close (issue 19, item 11).
+    """
+    import gc
+
+    gc.collect()
+    try:
+        import ctypes
+        import ctypes.util
+
+        name = ctypes.util.find_library("c")
+        if name:
+            libc = ctypes.CDLL(name)
+            if hasattr(libc, "malloc_trim"):
+                libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+    import sys
+
+    torch = sys.modules.get("torch")  # only when a stage already imported it
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
+
+
 class PipelineError(RuntimeError):
     """A stage or sink failed: ``stage`` and ``frame`` say where; ``__cause__`` holds the original error."""
 
@@ -151,11 +178,14 @@ class Pipeline:
             thread.start()
         return self
 
-    @staticmethod
-    def _guarded(target, done: threading.Event, *args) -> None:
+    def _guarded(self, target, done: threading.Event, *args) -> None:
         try:
             target(*args)
         finally:
+            with self._control:
+                last = all(d.is_set() or d is done for d in self._done)
+            if last:
+                _release_memory()  # every stage is closed: give its model memory back now, not at exit
             done.set()
 
     def stop(self, reason: str = "stopped") -> None:
