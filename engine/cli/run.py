@@ -138,8 +138,11 @@ def _run(args, config, source, stages, sinks, Pipeline, PipelineError, Terminate
     terminated = isinstance(interrupted, Terminated) or pipe.interrupted_by == signal.SIGTERM
     code = 143 if terminated else 130
     if interrupted is not None and not pipe.outputs_finished.is_set():
-        print(f"a2v: aborted while finishing outputs: {stats['frames']} frames; the outputs were not finalized "
-              f"(files already at {', '.join(str(s.path) for s in sinks)} are unchanged)", file=sys.stderr)
+        pending = [str(s.path) for s in sinks if not getattr(s, "committed", False)]
+        done = [str(s.path) for s in sinks if getattr(s, "committed", False)]
+        print(f"a2v: aborted while finishing outputs: {stats['frames']} frames; not finalized: "
+              f"{', '.join(pending) or 'none'} (files already there are unchanged)"
+              + (f"; finalized: {', '.join(done)}" if done else ""), file=sys.stderr)
         sys.stdout.flush()
         from engine.cli import native_log_filter
 
