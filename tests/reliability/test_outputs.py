@@ -16,7 +16,6 @@ import time
 import numpy as np
 import pytest
 
-from engine.io.sinks import JsonlSink, lock_outputs
 from engine.types import FrameResult
 from tests.reliability._util import FAST, SAMPLE, cli, jsonl_lines, one_error_line, run_cli, start_cli, wait_for
 
@@ -42,6 +41,8 @@ def test_run_failing_at_start_leaves_previous_outputs_untouched(tmp_path):
 
 
 def test_second_run_on_the_same_outputs_refuses_naming_the_folder(tmp_path):
+    from engine.io.sinks import lock_outputs
+
     with lock_outputs([tmp_path / "results.jsonl"]):  # what a first run holds while it writes
         proc = run_cli("run", "--source", SAMPLE, "--max-frames", 5, *_outputs(tmp_path), *FAST)
     assert proc.returncode == 2
@@ -151,6 +152,7 @@ def test_output_folder_deleted_mid_run_exits_non_zero_naming_it(tmp_path):
 
 def test_disk_full_inside_a_line_leaves_only_whole_lines(tmp_path, monkeypatch):
     from engine.io import sinks
+    from engine.io.sinks import JsonlSink
     from engine.vocab import load_vocab
 
     path = tmp_path / "r.jsonl"
