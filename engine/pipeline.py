@@ -210,6 +210,8 @@ class Pipeline:
                 if remaining <= 0:
                     return not self.running
                 done.wait(remaining)  # short waits: Ctrl-C and SIGTERM handlers get to run
+        for thread in self._threads:
+            thread.join(1.0)  # each has set its event as its last step: this only waits for the thread's exit
         return not self.running
 
     @property
