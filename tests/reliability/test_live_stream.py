@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.reliability._stream_server import MjpegServer
+from tests.reliability._stream_server import MjpegServer, TcpTsServer
 from tests.reliability._util import FAST, jsonl_lines, one_error_line, start_cli, wait_for
 
 pytestmark = pytest.mark.timeout(120)
@@ -41,6 +41,26 @@ def test_stream_back_within_the_window_keeps_the_run_going(tmp_path, how):
     assert "reconnected" in stderr, stderr
     lines = jsonl_lines(tmp_path / "r.jsonl")
     assert len(lines) == 90 and len(lines) > before  # frames after the outage are in the results
+
+
+@pytest.mark.parametrize("kind", ["tcp", "http"])
+def test_stream_that_ends_with_eof_is_reconnected(tmp_path, kind):
+    # Each connection carries 30 frames of MPEG-TS and then ends cleanly: EOF to the client (FFmpeg reads the
+    # HTTP one as EIO). Before, the TCP one was "stream ended" (exit 0 after 30 frames); a network stream's
+    # EOF is a loss, so the run reconnects and goes on.
+    server = (TcpTsServer(frames=30) if kind == "tcp" else MjpegServer(kind="ts", end_after=30)).start()
+    try:
+        proc = start_cli("run", "--source", server.url, "--results", tmp_path / "r.jsonl", "--max-frames", 45,
+                         "--set", "source.reconnect_seconds=10", "--set", "source.live_buffer=100", *FAST)
+        try:
+            _, stderr = proc.communicate(timeout=90)
+        finally:
+            proc.kill()
+    finally:
+        server.kill()
+    assert proc.returncode == 0, stderr
+    assert "reconnected" in stderr and "max-frames" in stderr.splitlines()[-1], stderr
+    assert max(line["frame"] for line in jsonl_lines(tmp_path / "r.jsonl")) >= 30  # frames after the EOF
 
 
 def test_stream_lost_for_good_exits_non_zero_saying_so(tmp_path):
