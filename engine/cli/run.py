@@ -78,6 +78,14 @@ def _summary(sinks) -> str:
     return text
 
 
+def _ignore_further_signals() -> None:
+    for number in (signal.SIGINT, signal.SIGTERM):
+        try:
+            signal.signal(number, signal.SIG_IGN)
+        except ValueError:  # not the main thread
+            pass
+
+
 def run_command(args: argparse.Namespace) -> int:
     from engine.cli.common import Terminated
     from engine.io.sinks import discard_all, lock_outputs, open_sinks
@@ -134,6 +142,8 @@ def _run(args, config, source, stages, sinks, Pipeline, PipelineError, Terminate
     finally:
         progress.close()
     elapsed = time.perf_counter() - start
+    if interrupted is not None:
+        _ignore_further_signals()  # stopping already: one more press must not cut the summary or the exit
     stats = pipe.stats
     terminated = isinstance(interrupted, Terminated) or pipe.interrupted_by == signal.SIGTERM
     code = 143 if terminated else 130
