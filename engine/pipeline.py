@@ -43,14 +43,11 @@ FrameCallback = Callable[[np.ndarray, Optional[np.ndarray], FrameResult], None]
 
 
 def _release_memory() -> None:
-    """After a run: collect the closed models and hand freed heap pages back to the OS.
+    """After a run: hand the heap pages freed by the closed models back to the OS.
 
     glibc keeps freed memory in per-thread arenas; a player that builds a new pipeline (new threads, new
     arenas) per opened file otherwise grows by a model's worth of heap per open/close (issue 19, item 11).
     """
-    import gc
-
-    gc.collect()
     try:
         import ctypes
         import ctypes.util
@@ -184,8 +181,8 @@ class Pipeline:
         finally:
             with self._control:
                 last = all(d.is_set() or d is done for d in self._done)
-            if last:
-                _release_memory()  # every stage is closed: give its model memory back now, not at exit
+            if last:  # every stage is closed: give its model memory back now, not at exit (off the clock)
+                threading.Thread(target=_release_memory, name="memory-release", daemon=True).start()
             done.set()
 
     def stop(self, reason: str = "stopped") -> None:
