@@ -805,6 +805,7 @@ def lock_outputs(paths) -> OutputLock:
     folders = []
     for value in paths:
         if value:
+            _require_local(value, "an output path")  # before any folder is made for "http:/host/..."
             folder = Path(value).expanduser().absolute().parent
             if folder not in folders:
                 folders.append(folder)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from engine.types import FrameResult
-from tests.reliability._util import FAST, SAMPLE, cli, jsonl_lines, one_error_line, run_cli, start_cli, wait_for
+from tests.reliability._util import FAST, ROOT, SAMPLE, cli, jsonl_lines, one_error_line, run_cli, start_cli, wait_for
 
 pytestmark = pytest.mark.timeout(180)
 NAMES = ("annotated.mp4", "results.jsonl", "vectors.npz", "tracks.txt")
@@ -88,6 +88,8 @@ def test_output_urls_are_refused_before_reaching_ffmpeg(tmp_path, option, value)
     listener.close()
     assert proc.returncode == 2 and "local file path" in one_error_line(proc) and target in one_error_line(proc)
     assert connections == []  # nothing was sent anywhere
+    scheme = target.split(":", 1)[0]
+    assert not (ROOT / f"{scheme}:").exists() and not (ROOT / ".a2v.lock").exists()  # no folder made for it
 
 
 def _limited_file_size(limit: int):
