@@ -9,6 +9,7 @@ import importlib
 import importlib.util
 import logging
 import os
+import signal
 import sys
 
 # Each entry: a module with ``register_cli(subparsers)``. Registration must stay cheap (no model imports).
@@ -60,6 +61,20 @@ def _setup_logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def _terminate(signum, frame) -> None:
+    from engine.cli.common import Terminated
+
+    raise Terminated()
+
+
+def _handle_sigterm() -> None:
+    """SIGTERM stops a command like Ctrl-C (outputs finalized) instead of killing it mid-write."""
+    try:
+        signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread (main() called from a test thread): leave the default
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     # mediapipe's native (TFLite/absl/glog) logging would otherwise print warnings users cannot act on.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -79,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(["gui"] + [a for a in argv if a not in ("-v", "--verbose", "--offline")])
     from engine.cli.common import run_command
 
+    _handle_sigterm()
     # One policy for every command: a user error is one line `a2v: error: ...` and exit 2 (engine/cli/common.py).
     return run_command(args.func, args, verbose=verbose)
 

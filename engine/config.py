@@ -7,6 +7,7 @@ line and the dotted key, e.g. ``configs/my.yaml:12: tracker.max_age: expected an
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,8 @@ def _list_opt(default: Iterable[str], *, choices: Iterable[str] | None = None, h
 class SourceConfig:
     reconnect_seconds: float = _opt(10.0, min=0, help="how long a lost live stream is retried")
     live_buffer: int = _opt(1, min=1, help="frames a live source keeps (1 = latest frame wins)")
+    finite_stream: bool = _opt(False, help="a network stream's end (EOF) ends the run; false = a lost "
+                                           "connection, retried for reconnect_seconds")
     image_fps: float = _opt(10.0, min=0.001, help="frame rate assumed for image folders")
     width: int = _opt(0, min=0, help="requested webcam width (0 = camera default)")
     height: int = _opt(0, min=0, help="requested webcam height (0 = camera default)")
@@ -169,6 +172,8 @@ def _coerce(value: Any, f: dataclasses.Field, tp, where: str, key: str) -> Any:
         raise ConfigError(f"{where}: {key}: expected {_type_name(tp)}, got {value!r}")
     if tp is float:
         value = float(value)
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}: {key}: expected a finite number, got {value!r}")
     choices = f.metadata.get("choices")
     if choices and value not in choices:
         raise ConfigError(f"{where}: {key}: must be one of {', '.join(choices)}, got {value!r}")
@@ -211,6 +216,41 @@ def _fields(obj) -> dict[str, tuple[dataclasses.Field, Any]]:
     return {f.name: (f, hints[f.name]) for f in dataclasses.fields(obj)}
 
 
+_YAML = "tag:yaml.org,2002:"
+_PLAIN_TAGS = {_YAML + name for name in ("str", "int", "float", "bool", "null", "map", "seq")}
+MAX_CONFIG_BYTES = 1 << 20  # a config is a few kB; /dev/zero or a video given by mistake must not be read whole
+
+
+def _check_tags(node: yaml.Node, where: str, dotted: str) -> None:
+    """Only plain YAML values: ``!!python/...``, ``!!binary``, ``!custom`` and the like are refused."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if current.tag not in _PLAIN_TAGS:
+            raise ConfigError(f"{where}: {dotted}: the YAML tag {current.tag.replace(_YAML, '!!')} is not allowed "
+                              f"in a config; write a plain value")
+        if isinstance(current, yaml.SequenceNode):
+            stack.extend(current.value)
+        elif isinstance(current, yaml.MappingNode):
+            for key, value in current.value:
+                stack.extend((key, value))
+
+
+def _node_value(node: yaml.Node, where: str, dotted: str, f: dataclasses.Field):
+    """The Python value of a (tag-checked) YAML node, or a one-line ConfigError naming the key."""
+    try:
+        value = yaml.SafeLoader("").construct_object(node, deep=True)
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{where}: {dotted}: cannot read the value {getattr(node, 'value', '')!r} "
+                          f"({' '.join(str(problem).split())})") from None
+    if value is None:
+        example = f.default if f.default is not dataclasses.MISSING else "..."
+        raise ConfigError(f"{where}: {dotted}: no value given; write a value, e.g. {dotted.split('.')[-1]}: "
+                          f"{yaml.safe_dump(example, default_flow_style=True).strip().removesuffix('...').strip()}")
+    return value
+
+
 def apply_node(obj, node: yaml.Node, path: str, prefix: str = "") -> None:
     """Apply a YAML mapping node to a config dataclass (any schema), in place."""
     if not isinstance(node, yaml.MappingNode):
@@ -218,26 +258,40 @@ def apply_node(obj, node: yaml.Node, path: str, prefix: str = "") -> None:
         raise ConfigError(f"{where}: {prefix.rstrip('.') or 'top level'}: expected a mapping of keys")
     fields = _fields(obj)
     for key_node, value_node in node.value:
-        key = key_node.value
         where = f"{path}:{key_node.start_mark.line + 1}"
+        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag not in _PLAIN_TAGS:
+            raise ConfigError(f"{where}: {prefix.rstrip('.') or 'top level'}: a key must be a plain name "
+                              f"(found a list, mapping or tagged key such as '? [a, b]')")
+        key = key_node.value
         dotted = prefix + str(key)
         if key not in fields:
             known = ", ".join(fields)
             raise ConfigError(f"{where}: {dotted}: unknown key (known here: {known})")
         f, tp = fields[key]
         if dataclasses.is_dataclass(tp):
+            if value_node.tag not in _PLAIN_TAGS:  # its keys and values are checked one by one below
+                _check_tags(value_node, where, dotted)
             apply_node(getattr(obj, key), value_node, path, dotted + ".")
             continue
+        _check_tags(value_node, f"{path}:{value_node.start_mark.line + 1}", dotted)
         if not _is_list(tp) and not isinstance(value_node, yaml.ScalarNode):
             raise ConfigError(f"{where}: {dotted}: expected {_type_name(tp)}, got a list or mapping")
-        _set_value(obj, f, tp, yaml.safe_load(yaml.serialize(value_node)), where, dotted)
+        _set_value(obj, f, tp, _node_value(value_node, where, dotted, f), where, dotted)
 
 
 def apply_file(config, path: str | Path) -> None:
     """Apply a YAML file to a config dataclass (any schema), in place; errors name the file and line."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        if path.exists() and not path.is_file():
+            raise ConfigError(f"{path}: not a regular file; --config takes a YAML file")
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)  # bounded: never read a device or a huge file whole
+        if len(data) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES >> 20} MB, not a config; check the --config path")
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a UTF-8 text file; --config takes a YAML file") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config ({exc.strerror}); check the --config path") from None
     try:

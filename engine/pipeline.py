@@ -11,7 +11,8 @@
   time). Queues are FIFO, so every stage still sees frames in order (the tracker needs that).
 
 - Queues are bounded (``config.pipeline.queue_size``), so a slow stage slows the reader instead of
-  filling memory. Live sources drop frames inside the source (latest frame wins); file sources never drop.
+  filling memory. File sources never drop. Live sources drop: the source keeps the newest frame, and every
+  queue holds one frame that a newer one replaces (latest wins), so latency stays near one period per stage.
 - Stop is a token (``_END``) sent down the queues: on ``stop()``, Ctrl-C, source end or an error every
   thread ends and the output thread closes every sink, so outputs are finalized on every stop path.
 - An exception in a stage or sink stops the run; ``error`` holds a :class:`PipelineError` naming the stage
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import signal
 import threading
 import time
 from typing import TYPE_CHECKING, Callable, Iterable, Optional
@@ -42,6 +44,30 @@ _END = object()
 _POLL_S = 0.05
 
 FrameCallback = Callable[[np.ndarray, Optional[np.ndarray], FrameResult], None]
+
+
+def _release_memory() -> None:
+    """After a run: hand the heap pages freed by the closed models back to the OS.
+
+    glibc keeps freed memory in per-thread arenas; a player that builds a new pipeline (new threads, new
+    arenas) per opened file otherwise grows by a model's worth of heap per open/close (issue 19, item 11).
+    """
+    try:
+        import ctypes
+        import ctypes.util
+
+        name = ctypes.util.find_library("c")
+        if name:
+            libc = ctypes.CDLL(name)
+            if hasattr(libc, "malloc_trim"):
+                libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+    import sys
+
+    torch = sys.modules.get("torch")  # only when a stage already imported it
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
 
 
 class PipelineError(RuntimeError):
@@ -110,6 +136,11 @@ class Pipeline:
         self._at_end = threading.Event()
 
         size = max(1, self.config.pipeline.queue_size)
+        self._live = bool(source.is_live)
+        if self._live:
+            # Live: every queue holds one frame and the newest replaces a waiting one (latest wins), so a
+            # slow stage never works on a frame older than one period of the stage in front of it.
+            size = 1
         # _queues[i] feeds stage i; the last one feeds the output thread.
         self._queues: list[queue.Queue] = [queue.Queue(maxsize=size) for _ in range(len(self.stages) + 1)]
         self._frames = self._queues[0]
@@ -121,6 +152,11 @@ class Pipeline:
         self._seek_to: Optional[int] = None
         self._control = threading.Lock()
         self._threads: list[threading.Thread] = []
+        # Set by each thread as its very last step. Thread.is_alive() cannot be trusted here: on Python 3.11
+        # a join() interrupted by Ctrl-C can mark a thread finished while it still runs (closing files).
+        self._done: list[threading.Event] = []
+        self.outputs_finished = threading.Event()  # the output thread has closed (finalized) every sink
+        self.interrupted_by: Optional[int] = None  # the signal (SIGINT, SIGTERM) that stopped run()
         self.error: Optional[PipelineError] = None
         self.stop_reason: str = ""
         self.frames_read = 0
@@ -139,10 +175,22 @@ class Pipeline:
         workers += [(f"a2v-{stage.name}", self._stage_loop, (i,)) for i, stage in enumerate(self.stages)]
         workers.append(("a2v-output", self._output_loop, ()))
         for name, target, extra in workers:
-            thread = threading.Thread(target=target, args=extra, name=name, daemon=True)
+            done = threading.Event()
+            thread = threading.Thread(target=self._guarded, args=(target, done, *extra), name=name, daemon=True)
             self._threads.append(thread)
+            self._done.append(done)
             thread.start()
         return self
+
+    def _guarded(self, target, done: threading.Event, *args) -> None:
+        try:
+            target(*args)
+        finally:
+            with self._control:
+                last = all(d.is_set() or d is done for d in self._done)
+            if last:  # every stage is closed: give its model memory back now, not at exit (off the clock)
+                threading.Thread(target=_release_memory, name="memory-release", daemon=True).start()
+            done.set()
 
     def stop(self, reason: str = "stopped") -> None:
         """Ask every thread to finish; returns at once. Outputs are finalized by the output thread."""
@@ -160,14 +208,19 @@ class Pipeline:
     def join(self, timeout: Optional[float] = None) -> bool:
         """Wait for all threads; True when they have all ended."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        for done in self._done:
+            while not done.is_set():
+                remaining = _POLL_S if deadline is None else min(_POLL_S, deadline - time.monotonic())
+                if remaining <= 0:
+                    return not self.running
+                done.wait(remaining)  # short waits: Ctrl-C and SIGTERM handlers get to run
         for thread in self._threads:
-            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            thread.join(remaining)
+            thread.join(1.0)  # each has set its event as its last step: this only waits for the thread's exit
         return not self.running
 
     @property
     def running(self) -> bool:
-        return any(t.is_alive() for t in self._threads)
+        return any(not done.is_set() for done in self._done)
 
     def pause(self) -> None:
         self._playing.clear()
@@ -229,26 +282,63 @@ class Pipeline:
                 "dropped": self.dropped}
 
     def run(self, progress: Optional[Callable[[int], None]] = None) -> dict:
-        """Start, wait until the end (Ctrl-C stops cleanly), raise the run's error if any; returns stats."""
-        self.start()
+        """Start, wait until the end, raise the run's error if any; returns stats.
+
+        Ctrl-C and SIGTERM (on the main thread) stop the run like ``stop()`` and ``run()`` waits until every
+        output is finalized, then raises KeyboardInterrupt (``interrupted_by`` holds the signal). While
+        finalizing, the next press only warns ("finishing outputs, Ctrl-C again to abort without them"); the
+        one after that gives up on the outputs (``outputs_finished`` stays clear) and raises at once.
+        The handlers only count presses, so no KeyboardInterrupt lands in the middle of a close or a print.
+        """
+        presses: list[int] = []
+        restore = self._trap_signals(presses)
         try:
-            last = 0
+            self.start()
+            last, stopping, warned = 0, False, False
             while self.running:
-                time.sleep(_POLL_S)
+                try:
+                    self._done[-1].wait(_POLL_S)
+                except KeyboardInterrupt:  # no handler of ours (not the main thread)
+                    presses.append(signal.SIGINT)
+                if presses and not stopping:
+                    stopping = True
+                    self.interrupted_by = presses[0]
+                    self.stop("interrupted")  # closing a live source can take a moment
+                if len(presses) >= 3:
+                    log.warning("aborted: outputs were not finalized")
+                    break
+                if len(presses) == 2 and not warned:
+                    warned = True
+                    log.warning("finishing outputs, Ctrl-C again to abort without them")
                 if progress is not None and self.frames_done != last:
                     last = self.frames_done
                     progress(last)
-        except KeyboardInterrupt:
-            self.stop("interrupted")
-            self.join()
-            raise
         finally:
-            self.join()
+            restore()
+        if presses:
+            raise KeyboardInterrupt
         if progress is not None:
             progress(self.frames_done)
         if self.error is not None:
             raise self.error
         return self.stats
+
+    @staticmethod
+    def _trap_signals(presses: list) -> Callable[[], None]:
+        """On the main thread, count SIGINT/SIGTERM into ``presses`` until the returned ``restore()``."""
+        previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGINT, signal.SIGTERM):
+                try:
+                    previous[number] = signal.signal(number, lambda signum, frame: presses.append(signum))
+                except (ValueError, OSError):
+                    pass
+
+        def restore() -> None:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+
+        return restore
 
     # ----------------------------------------------------------------------------------------- threads
     def _put(self, q: queue.Queue, item) -> bool:
@@ -265,7 +355,8 @@ class Pipeline:
         if self.error is None:
             self.error = PipelineError(stage, frame, exc)
             self.error.__cause__ = exc
-            log.error("%s", self.error, exc_info=exc)
+            # One line for the user (the caller raises or reports it); the traceback only with -v (debug).
+            log.debug("%s", self.error, exc_info=exc)
         self.stop("error")
 
     def _wait_turn(self) -> bool:
@@ -319,8 +410,8 @@ class Pipeline:
                 result.info["dropped"] = self.dropped
                 if getattr(frame, "file", None) is not None:  # only image sources name their frames
                     result.info["file"] = frame.file  # image sources: the name the sinks write under
-                if self.source.is_live:
-                    self._put_latest((frame.image, result))
+                if self._live:
+                    self._put_latest(self._frames, (frame.image, result))
                 elif not self._put(self._frames, (frame.image, result)):
                     break
         except BaseException as exc:  # noqa: BLE001 - reported to the caller with the stage name
@@ -345,20 +436,20 @@ class Pipeline:
         finally:
             self._at_end.clear()
 
-    def _put_latest(self, frame) -> None:
-        """Live sources: a frame still waiting for inference is replaced by the newer one (counted as
-        dropped), so the view lags by at most one inference period."""
+    def _put_latest(self, q: queue.Queue, frame) -> None:
+        """Live sources: a frame still waiting in ``q`` for its stage is replaced by the newer one (counted
+        as dropped), so the view lags by at most one period of each stage."""
         while True:
             try:
-                self._frames.put_nowait(frame)
+                q.put_nowait(frame)
                 return
             except queue.Full:
                 try:
-                    stale = self._frames.get_nowait()
+                    stale = q.get_nowait()
                 except queue.Empty:
                     continue
                 if stale is _END:  # never drop the end token
-                    self._frames.put_nowait(stale)
+                    q.put_nowait(stale)
                     return
                 self.live_dropped += 1
 
@@ -420,7 +511,9 @@ class Pipeline:
                     stage(image, result)
                     result.timings[stage.name] = (time.perf_counter() - start) * 1000.0
                 for item in batch:
-                    if not self._put(outbox, item):
+                    if self._live:
+                        self._put_latest(outbox, item)
+                    elif not self._put(outbox, item):
                         return
         except BaseException as exc:  # noqa: BLE001
             self._fail(stage.name, index, exc)
@@ -481,6 +574,7 @@ class Pipeline:
         finally:
             self._abort.set()
             self._close_all()
+            self.outputs_finished.set()
             if self.error is not None and self.on_error is not None:
                 try:
                     self.on_error(self.error)
@@ -490,9 +584,13 @@ class Pipeline:
     def _close_all(self) -> None:
         with self._sinks_lock:
             sinks = list(self._sinks)
+        # A run that failed or was interrupted before its first frame produced nothing: sinks that can
+        # (atomic ones) drop their empty files, so the previous run's outputs stay as they were.
+        keep = self.frames_done > 0 or (self.error is None and self.stop_reason != "interrupted")
         for sink in sinks:
             try:
-                sink.close()
+                discard = None if keep else getattr(sink, "discard", None)
+                discard() if discard is not None else sink.close()
             except Exception as exc:  # noqa: BLE001 - keep closing the others
                 if self.error is None:
                     self.error = PipelineError(f"sink {sink.name}", self.frames_done, exc)

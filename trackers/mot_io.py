@@ -11,6 +11,9 @@ from typing import Iterable
 
 import numpy as np
 
+MAX_FRAME = 10_000_000  # ~93 hours at 30 fps; larger frame numbers are typos or garbage, not videos
+MAX_COORD = 1e7  # pixels; any real box is far inside this, and beyond it float sums lose the box
+
 
 class MotFileError(ValueError):
     """A MOTChallenge file is missing or malformed; the message names the file and the fix."""
@@ -20,7 +23,8 @@ def read_mot(path: str | Path, what: str = "MOT file") -> np.ndarray:
     """Read a MOTChallenge file -> (L, 7) float64 ``frame, id, x, y, w, h, score`` (score 1 if absent).
 
     Raises :class:`MotFileError` naming the file (and the line) when it is missing, unreadable, empty
-    of numbers or has fewer than 6 columns.
+    of numbers, has fewer than 6 columns, a NaN/infinite value, a frame number that is not a whole number
+    from 1 to ``MAX_FRAME`` or a coordinate beyond ``MAX_COORD`` pixels.
     """
     path = Path(path)
     if not path.is_file():
@@ -43,16 +47,28 @@ def read_mot(path: str | Path, what: str = "MOT file") -> np.ndarray:
                                        f"{what} lines are frame,id,x,y,w,h,score,...") from None
                 if len(values) == 6:
                     values.append(1.0)
+                _check_row(values, path, number)
                 rows.append(values)
     except UnicodeDecodeError:
         raise MotFileError(f"{what} {path} is not a text file; pass a MOTChallenge .txt file") from None
     except OSError as exc:
         raise MotFileError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
-    table = np.asarray(rows, dtype=np.float64).reshape(-1, 7)
-    if len(table) and (table[:, 0] < 1).any():
-        bad = int(np.flatnonzero(table[:, 0] < 1)[0])
-        raise MotFileError(f"{path}: frame numbers start at 1 in MOTChallenge files, found {table[bad, 0]:g}")
-    return table
+    return np.asarray(rows, dtype=np.float64).reshape(-1, 7)
+
+
+def _check_row(values: list[float], path: Path, number: int) -> None:
+    """Frame a whole number in 1..MAX_FRAME, every value finite, coordinates within MAX_COORD pixels."""
+    frame = values[0]
+    if not np.isfinite(values).all():
+        raise MotFileError(f"{path}:{number}: a value is NaN or infinite; MOTChallenge lines hold finite numbers")
+    if frame < 1:
+        raise MotFileError(f"{path}:{number}: frame numbers start at 1 in MOTChallenge files, found {frame:g}")
+    if frame > MAX_FRAME or frame != int(frame):
+        raise MotFileError(f"{path}:{number}: frame number {frame:g} is not a whole number from 1 to {MAX_FRAME:,}; "
+                           f"check the first column")
+    if max(abs(v) for v in values[2:6]) > MAX_COORD:
+        raise MotFileError(f"{path}:{number}: box {values[2:6]} is beyond {MAX_COORD:g} pixels; check the "
+                           f"x,y,w,h columns")
 
 
 def frames_of(table: np.ndarray, num_frames: int | None = None) -> Iterable[tuple[int, np.ndarray]]:
@@ -69,9 +85,16 @@ def frames_of(table: np.ndarray, num_frames: int | None = None) -> Iterable[tupl
     order = np.argsort(frames, kind="stable")
     table, frames = table[order], frames[order]
     last = int(num_frames) if num_frames else int(frames[-1])
-    starts = np.searchsorted(frames, np.arange(1, last + 2))
+    # Walk the sorted rows instead of indexing every frame number: memory stays O(rows) for any last frame.
+    start = int(np.searchsorted(frames, 1))
+    empty = table[:0]
     for frame in range(1, last + 1):
-        yield frame, table[starts[frame - 1]:starts[frame]]
+        if start < len(frames) and frames[start] == frame:
+            end = int(np.searchsorted(frames, frame, side="right"))
+            yield frame, table[start:end]
+            start = end
+        else:
+            yield frame, empty
 
 
 def xywh_to_xyxy(xywh: np.ndarray) -> np.ndarray:

@@ -86,12 +86,20 @@ class TrackOutput:
     payload: Any = None
 
 
+MAX_COORD = 1e7  # pixels: beyond this the Kalman state (area = w * h) overflows or loses the box to rounding
+MIN_SIZE = 1e-3  # pixels: a thinner box has an aspect ratio whose square root underflows (h becomes inf)
+
+
 def valid_box_mask(boxes: np.ndarray, scores: Optional[np.ndarray] = None) -> np.ndarray:
-    """(N, 4) xyxy [and (N,) scores] -> (N,) bool: all finite, width and height strictly positive."""
+    """(N, 4) xyxy [and (N,) scores] -> (N,) bool: all finite, within ``MAX_COORD`` pixels, width and height
+    at least ``MIN_SIZE``."""
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     # A row sum is finite only if every entry is (NaN and ±inf propagate): one check for all columns.
-    total = boxes.sum(axis=1) if scores is None else boxes.sum(axis=1) + scores
-    return np.isfinite(total) & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    with np.errstate(invalid="ignore", over="ignore"):
+        total = boxes.sum(axis=1) if scores is None else boxes.sum(axis=1) + scores
+        inside = np.abs(boxes).max(axis=1) <= MAX_COORD
+        wide = (boxes[:, 2] - boxes[:, 0] >= MIN_SIZE) & (boxes[:, 3] - boxes[:, 1] >= MIN_SIZE)
+    return np.isfinite(total) & inside & wide
 
 
 class SortTracker:
@@ -271,7 +279,10 @@ class SortTracker:
             raise ValueError(f"tracker: got {count} boxes but {len(payloads)} payloads")
 
         # Fast check first (a sum is finite only if every term is): normal frames cost two reductions.
-        all_valid = bool(np.isfinite(boxes.sum() + scores.sum()) and (boxes[:, 2:4] > boxes[:, 0:2]).all())
+        with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: the check itself reports it
+            all_valid = bool(np.isfinite(boxes.sum() + scores.sum())
+                             and (boxes[:, 2:4] - boxes[:, 0:2] >= MIN_SIZE).all()
+                             and (count == 0 or np.abs(boxes).max() <= MAX_COORD))
         if all_valid:
             valid_rows = np.arange(count)
             measurements = boxes_to_measurements(boxes)
@@ -279,8 +290,9 @@ class SortTracker:
             valid = valid_box_mask(boxes, scores)
             valid_rows = np.nonzero(valid)[0]
             warnings.warn(f"tracker: ignored {count - len(valid_rows)} of {count} detections on frame "
-                          f"{self.frame_count + 1} with a NaN/infinite box or score or a box of zero or "
-                          f"negative size", InvalidBoxWarning, stacklevel=2)
+                          f"{self.frame_count + 1} with a NaN/infinite box or score, a box under "
+                          f"{MIN_SIZE:g} px wide or high or one beyond {MAX_COORD:g} pixels",
+                          InvalidBoxWarning, stacklevel=2)
             measurements = np.zeros((count, 4))
             measurements[valid_rows] = boxes_to_measurements(boxes[valid_rows])
         self._frame = (boxes, scores, measurements, payloads)

@@ -43,7 +43,7 @@ from engine.a2v.net import (
     fuse_for_inference,
     preprocess,
 )
-from engine.a2v.parts import clip_boxes, part_boxes, skeleton_maps
+from engine.a2v.parts import clip_boxes, part_boxes, repair_keypoints, skeleton_maps
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,8 @@ class A2V:
         self.language_choice = None
         self.fast_long_side = int(fast_long_side)
         self.fp16 = bool(fp16)
+        self.repaired_joints = 0  # NaN/inf joints treated as missing so far (warned about once)
+        self.repaired_boxes = 0  # NaN/inf person boxes replaced by their keypoints' extent or the image
 
     @classmethod
     def from_files(cls, checkpoint: Union[str, os.PathLike, dict], language_matrix=None,
@@ -115,6 +117,30 @@ class A2V:
             return torch.autocast("cuda", dtype=torch.float16)
         return nullcontext()
 
+    def _repair(self, keypoints: np.ndarray, boxes: np.ndarray, image_size) -> tuple[np.ndarray, np.ndarray]:
+        """Non-finite joints → missing joints; non-finite person boxes → the finite keypoints' extent (or
+        the whole image), so one bad value never makes a person's PaSta, actions and vectors all NaN."""
+        repaired, count = repair_keypoints(keypoints)
+        bad_boxes = ~np.isfinite(boxes).all(axis=1)
+        if not count and not bad_boxes.any():
+            return keypoints, boxes
+        if count:
+            if not self.repaired_joints:
+                log.warning("A2V: %d keypoint(s) were NaN or infinite; treating them as missing joints "
+                            "(counted in A2V.repaired_joints; warned once)", count)
+            self.repaired_joints += count
+        boxes = boxes.copy()
+        for row in np.flatnonzero(bad_boxes):
+            seen = repaired[row][repaired[row, :, 2] > 0]
+            if len(seen):
+                boxes[row] = [seen[:, 0].min(), seen[:, 1].min(), seen[:, 0].max(), seen[:, 1].max()]
+            else:
+                boxes[row] = [0, 0, image_size[0], image_size[1]]
+            if not self.repaired_boxes:
+                log.warning("A2V: a person box was NaN or infinite; using its keypoints' extent (warned once)")
+            self.repaired_boxes += 1
+        return repaired.astype(np.float32), boxes
+
     def infer(self, image_bgr: np.ndarray, boxes, keypoints) -> dict[str, np.ndarray]:
         """All persons of one image in one forward pass; see the module docstring for shapes."""
         image = np.asarray(image_bgr)
@@ -127,6 +153,7 @@ class A2V:
             raise A2VError(f"keypoints must have shape (N, 17, 3) with N = {boxes.shape[0]} boxes, "
                            f"got {keypoints.shape}")
         n = boxes.shape[0]
+        keypoints, boxes = self._repair(keypoints, boxes, (width, height))
         parts = clip_boxes(part_boxes(keypoints, boxes), (width, height))
         skeletons = skeleton_maps(keypoints, (width, height))
         out = {"part_boxes": parts, "skeleton_maps": skeletons}

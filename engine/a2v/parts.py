@@ -70,6 +70,20 @@ def _check_inputs(keypoints, boxes) -> tuple[np.ndarray, np.ndarray]:
     return kps, bxs
 
 
+def repair_keypoints(keypoints) -> tuple[np.ndarray, int]:
+    """Joints with a NaN/infinite x, y or score become missing ones, ``(0, 0, 0)``, the way a pose model
+    reports a joint it did not find (score 0 < the 0.2 threshold: every rule then falls back as for any
+    missing joint). Returns (repaired (N, 17, 3) float64 copy, number of joints repaired)."""
+    kps = np.array(keypoints, dtype=np.float64, copy=True)
+    if kps.ndim != 3 or kps.shape[1:] != (17, 3):
+        return kps, 0
+    bad = ~np.isfinite(kps).all(axis=2)
+    count = int(bad.sum())
+    if count:
+        kps[bad] = 0.0
+    return kps, count
+
+
 def coco17_to_mpii16(keypoints: np.ndarray) -> np.ndarray:
     """(N, 17, 3) COCO-17 x, y, score → (N, 16, 3) MPII-16 x, y, score (float64), the official mapping."""
     k = np.asarray(keypoints, dtype=np.float64)
@@ -99,6 +113,7 @@ def part_boxes(keypoints, boxes) -> np.ndarray:
     n = kps.shape[0]
     if n == 0:
         return np.zeros((0, NUM_PARTS, 4), dtype=np.float32)
+    kps, _ = repair_keypoints(kps)  # a NaN joint is a missing joint, not NaN boxes for the whole person
     j = coco17_to_mpii16(kps)
     scores = j[:, :, 2]
     centres = j[:, PART_CENTER_JOINT, :2]                                 # (N, 10, 2)
@@ -147,6 +162,7 @@ def skeleton_maps(keypoints, image_size: tuple[int, int], size: int = SKELETON_S
     kps = np.asarray(keypoints, dtype=np.float64)
     if kps.ndim != 3 or kps.shape[1:] != (17, 3):
         raise PartsInputError(f"keypoints must have shape (N, 17, 3) (COCO-17 x, y, score), got {kps.shape}")
+    kps, _ = repair_keypoints(kps)
     width, height = image_size
     if width <= 0 or height <= 0:
         raise PartsInputError(f"image_size must be (width, height) > 0, got {image_size}")

@@ -5,6 +5,9 @@
 - ``bench --passthrough --stage-ms 10,20,5``: the pipeline's own overhead with sleeping stages of known
   cost on an in-memory source; the end-to-end rate should reach the slowest stage's own rate (threads
   overlap), and RSS is sampled to show it stays flat.
+- ``--live [--live-fps 30]``: the frames come from a live source (a :class:`LiveSource` over a producer that
+  delivers frames at ``--live-fps``: the pass-through frame, or the first frames of ``--source`` in a loop),
+  and the report adds the frame-to-display latency (capture → ``on_frame``; median, p90) and the drops.
 """
 from __future__ import annotations
 
@@ -26,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stage-ms", default="10,20,5", help="pass-through stage costs in ms")
     parser.add_argument("--no-render", action="store_true", help="skip drawing overlays")
     add_json_argument(parser, default="runs/bench/pipeline.json")
+    parser.add_argument("--live", action="store_true",
+                        help="a live source (frames produced at --live-fps); reports frame-to-display latency")
+    parser.add_argument("--live-fps", type=float, default=30.0, help="frame rate of the --live producer")
     add_config_arguments(parser)
 
 
@@ -54,6 +60,9 @@ def _measure(args: argparse.Namespace, emit) -> int:
         source = open_source(args.source, config.source)
         stages = build_stages(config)
         render = None if args.no_render else "default"
+    if args.live:
+        source = live_source(source, args.live_fps, config)
+    latencies: list[float] = []
 
     samples: dict[str, list[float]] = {}
     finished: list[float] = []
@@ -65,6 +74,8 @@ def _measure(args: argparse.Namespace, emit) -> int:
             samples.setdefault(name, []).append(ms)
         done[0] += 1
         finished.append(time.perf_counter())
+        if args.live:  # capture (the live source's clock) → shown
+            latencies.append((time.monotonic() - source.clock_origin - result.timestamp) * 1000.0)
         if done[0] % max(1, args.frames // 20) == 0:
             rss_samples.append((done[0], rss_mb()))
 
@@ -88,6 +99,10 @@ def _measure(args: argparse.Namespace, emit) -> int:
         "stages": table, "peak_rss_mb": peak_rss_mb(), "rss_samples_mb": rss_samples,
         "stage_descriptions": {s.name: s.describe() for s in stages},
     }
+    if args.live:
+        shown = latencies[warmup:] or latencies
+        report["live"] = {"producer_fps": args.live_fps, "dropped": pipe.dropped,
+                          "latency_ms": summarize({"latency": shown})["latency"] if shown else None}
     if args.passthrough:
         slowest = max(costs) if costs else 0.0
         report["slowest_stage_fps"] = 1000.0 / slowest if slowest else None
@@ -99,11 +114,48 @@ def _measure(args: argparse.Namespace, emit) -> int:
     print(f"end-to-end: {fps:.1f} fps over {done[0]} frames; peak RSS {report['peak_rss_mb']:.0f} MiB")
     if rss_samples:
         print(f"RSS first/last sample: {rss_samples[0][1]:.0f} / {rss_samples[-1][1]:.0f} MiB")
+    if args.live and report["live"]["latency_ms"]:
+        lat = report["live"]["latency_ms"]
+        print(f"live: frame-to-display latency median {lat['median_ms']:.1f} ms, p90 {lat['p90_ms']:.1f} ms; "
+              f"{report['live']['dropped']} frames dropped (producer {args.live_fps:g} fps)")
     if args.passthrough and report["slowest_stage_fps"]:
         print(f"slowest stage alone: {report['slowest_stage_fps']:.1f} fps; pipeline reaches "
               f"{100 * report['fraction_of_slowest_stage_rate']:.1f}% of it")
     emit(report)
     return 0
+
+
+def live_source(source, fps: float, config, keep: int = 60):
+    """A :class:`LiveSource` producing ``source``'s first ``keep`` frames in a loop at ``fps`` (paced by the
+    producer itself, like a camera). ``clock_origin`` is the monotonic time its timestamps count from."""
+    from engine.io.sources.live import LiveSource
+
+    frames = []
+    try:
+        while len(frames) < keep:
+            frame = source.read()
+            if frame is None:
+                break
+            frames.append(frame.image)
+    finally:
+        source.close()
+    if not frames:
+        raise ValueError(f"{source.name}: no frames to replay as a live source")
+    period = 1.0 / max(fps, 0.1)
+    state = {"next": None, "i": 0}
+
+    def grab():
+        now = time.monotonic()
+        due = state["next"] if state["next"] is not None else now
+        if due > now:
+            time.sleep(due - now)
+        state["next"] = max(due, now - period) + period  # a camera does not catch up on lost time
+        state["i"] += 1
+        return frames[state["i"] % len(frames)].copy()
+
+    live = LiveSource(grab, name=f"live {source.name} @ {fps:g} fps", fps=fps, config=config.source)
+    live.clock_origin = live._t0
+    return live
 
 
 def main(argv: list[str]) -> int:

@@ -24,6 +24,7 @@ from engine.config import Config, load_config
 EXIT_USER_ERROR = 2
 EXIT_DAMAGED_INPUT = 3
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # the shell's 128 + SIGTERM
 # Our exceptions derive from these (ConfigError, SourceError, WeightsError, DataError, DeviceError, ...).
 USER_ERRORS = (ValueError, RuntimeError, OSError, LookupError)
 
@@ -55,13 +56,18 @@ def run_command(handler: Callable[[argparse.Namespace], object], args: argparse.
     """Run a command handler under the error policy (see the module docstring); the exit code."""
     try:
         return int(handler(args) or 0)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("a2v: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
     except USER_ERRORS as exc:
         if verbose:
             raise
         return print_error(one_line(exc))
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, systemd, Docker, job schedulers), raised in the main thread so that it stops a run
+    exactly like Ctrl-C: outputs are finalized, then the command exits with 143."""
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -16,6 +18,7 @@ from pathlib import Path
 from engine.cli.common import (
     EXIT_DAMAGED_INPUT,
     EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
     add_config_arguments,
     config_from_args,
     print_error,
@@ -154,14 +157,31 @@ def _write_record(path: Path, record: dict) -> bool:
     except OSError as exc:  # the outputs themselves are written; say so instead of failing the run
         log.warning("could not write %s: %s", path, exc.strerror or exc)
         return False
+def _summary(sinks, also_written=()) -> str:
+    """Which outputs are on disk: a sink counts once it has been finalized (renamed into place);
+    ``also_written``: other files the run finished (run.json)."""
+    kept = [str(s.path) for s in sinks if getattr(s, "committed", False)] + [str(p) for p in also_written]
+    lost = [str(s.path) for s in sinks if not getattr(s, "committed", False)]
+    text = f"wrote {', '.join(kept)}" if kept else "wrote nothing"
+    if lost and kept:
+        text += f"; not written: {', '.join(lost)}"
+    return text
+
+
+def _ignore_further_signals() -> None:
+    for number in (signal.SIGINT, signal.SIGTERM):
+        try:
+            signal.signal(number, signal.SIG_IGN)
+        except ValueError:  # not the main thread
+            pass
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from engine.io.sinks import open_sinks
+    from engine.cli.common import Terminated
+    from engine.io.sinks import discard_all, lock_outputs, open_sinks
     from engine.io.sources import open_source
-    from engine.pipeline import Pipeline
-    from engine.provenance import provenance
-    from engine.stages import build_stages, default_renderer
+    from engine.pipeline import Pipeline, PipelineError
+    from engine.stages import build_stages
     from engine.vocab import load_vocab
 
     config = config_from_args(args)
@@ -169,6 +189,8 @@ def run_command(args: argparse.Namespace) -> int:
         raise ValueError(f"--max-frames {args.max_frames}: must be at least 1")
     source = open_source(args.source, config.source)
     independent = bool(getattr(source, "independent", False))
+    lock = None
+    sinks: list = []
     try:
         _default_outputs(args, independent)
         if independent and args.tracks:
@@ -177,12 +199,30 @@ def run_command(args: argparse.Namespace) -> int:
                              f"frames with --set source.images=sequence")
         if source.kind == "images":
             log.info("images: %s", source.describe_mode())
+        # The folders that hold the outputs (for --images DIR: the folder DIR is in) get the lock.
+        paths = [p for p in (args.out, args.results, args.vectors, args.tracks, args.images) if p]
+        # Models first, outputs last: a run that cannot start (a wrong checkpoint path) leaves the previous
+        # outputs as they were; the lock keeps a second run off the same folder.
+        stages = build_stages(config, still_images=independent)
+        lock = lock_outputs(paths)
         sinks = open_sinks(out=args.out, results=args.results, vectors=args.vectors, tracks=args.tracks,
                            fps=source.fps, vocab=load_vocab(), live=source.is_live, images=args.images)
-        stages = build_stages(config, still_images=independent)
     except BaseException:
+        discard_all(sinks)
+        if lock is not None:
+            lock.release()
         source.close()
         raise
+    try:
+        return _run(args, config, source, stages, sinks, independent, Pipeline, PipelineError, Terminated)
+    finally:
+        lock.release()
+
+
+def _run(args, config, source, stages, sinks, independent, Pipeline, PipelineError, Terminated) -> int:
+    from engine.provenance import provenance
+    from engine.stages import default_renderer
+
     for stage in stages:
         log.info("%s stage: %s", stage.name, stage.describe())
     language = _language_summary(stages)   # before the run: closing a stage drops its model
@@ -202,17 +242,39 @@ def run_command(args: argparse.Namespace) -> int:
     unit = "image" if independent else "frame"
     progress = _Progress(total, enabled=not args.quiet and not source.is_live, unit=unit)
     start = time.perf_counter()
-    interrupted = False
+    interrupted = None
     try:
         pipe.run(progress)
-    except KeyboardInterrupt:
-        interrupted = True
+    except KeyboardInterrupt as exc:
+        interrupted = exc
+    except PipelineError as exc:
+        progress.close()
+        raise RuntimeError(f"{exc}; {_summary(sinks)}") from exc
     finally:
         progress.close()
     elapsed = time.perf_counter() - start
-    outputs = ", ".join(p for p in (args.out, args.images, args.results, args.vectors, args.tracks) if p)
+    if interrupted is not None:
+        _ignore_further_signals()  # stopping already: one more press must not cut the summary or the exit
     stats = pipe.stats
-    how = "stopped by Ctrl-C" if interrupted else (pipe.stop_reason or "done")
+    terminated = isinstance(interrupted, Terminated) or pipe.interrupted_by == signal.SIGTERM
+    code = EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+    if interrupted is not None and not pipe.outputs_finished.is_set():
+        pending = [str(s.path) for s in sinks if not getattr(s, "committed", False)]
+        done = [str(s.path) for s in sinks if getattr(s, "committed", False)]
+        print(f"a2v: aborted while finishing outputs: {stats['frames']} frames; not finalized: "
+              f"{', '.join(pending) or 'none'} (files already there are unchanged)"
+              + (f"; finalized: {', '.join(done)}" if done else ""), file=sys.stderr)
+        sys.stdout.flush()
+        from engine.cli import native_log_filter
+
+        native_log_filter.uninstall()  # forwards what is still in its pipe (flushes stderr first)
+        # Threads are still inside native code (FFmpeg, mediapipe); a normal interpreter exit would tear them
+        # down mid-call and abort. The user asked to stop now: leave at once.
+        os._exit(code)
+    if interrupted is not None and pipe.error is not None:
+        raise RuntimeError(f"{pipe.error}; {_summary(sinks)}")
+    how = ("stopped by SIGTERM" if terminated else "stopped by Ctrl-C") if interrupted is not None \
+        else (pipe.stop_reason or "done")
     dropped = f", {stats['dropped']} dropped" if stats["dropped"] else ""
     skipped_files = getattr(source, "skipped_files", [])
     if skipped_files:
@@ -220,18 +282,23 @@ def run_command(args: argparse.Namespace) -> int:
         count = f"{len(skipped_files)} unreadable skipped"
         how = how.replace(count, f"{count}: {shown}") if count in how else f"{how} ({count}: {shown})"
     rate = "images/s" if independent else "fps"
+    also_written = []
     if record_path is not None:
         record["run"].update(status=how, frames=int(stats["frames"]), dropped=int(stats["dropped"]),
                              seconds=round(elapsed, 3))
         if _write_record(record_path, record):
-            outputs += f", {record_path}"
+            also_written.append(record_path)
+    written = _summary(sinks, also_written)
     if counter.backend:  # no line without a pose stage (pose.backend: none)
         print(f"a2v: {counter.summary()}", file=sys.stderr)
     print(f"a2v: {how}: {stats['frames']} {unit}s in {elapsed:.1f} s "
-          f"({stats['frames'] / max(elapsed, 1e-9):.1f} {rate}{dropped}); wrote {outputs or 'nothing'}"
-          f"{language}", file=sys.stderr)
-    if interrupted:
-        return EXIT_INTERRUPTED
+          f"({stats['frames'] / max(elapsed, 1e-9):.1f} {rate}{dropped}); {written}{language}", file=sys.stderr)
+    if interrupted is not None:
+        return code
+    if getattr(source, "lost", False):
+        # The stream went away and did not come back within source.reconnect_seconds: not a normal end.
+        print_error(pipe.stop_reason)
+        return EXIT_DAMAGED_INPUT
     if "damaged" in pipe.stop_reason or "truncated" in pipe.stop_reason:
         # The frames before the damage are in the outputs; still tell the user (and scripts) the input was bad.
         print_error(pipe.stop_reason)

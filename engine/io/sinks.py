@@ -6,18 +6,26 @@ rendered (H, W, 3) BGR uint8 frame or None, ``result`` a :class:`FrameResult`) a
 ``close()`` that finalizes the file; each is a context manager (``with JsonlSink(...) as sink:`` closes
 it on the way out). ``close()``
 is safe after an exception anywhere: the mp4 is decodable with the frames written so far, the JSONL is
-whole lines only (each line is flushed as written), the NPZ is written atomically or not at all, and the
-MOT file holds whole lines.
+whole lines only (each line is written in one piece; a failed write is cut back to the last whole line), the
+NPZ is written atomically or not at all, and the MOT file holds whole lines.
+
+With ``atomic=True`` (what :func:`open_sinks` uses) a sink writes to a temporary name beside its path
+(``.STEM.partial.SUFFIX``) and renames it into place on ``close()``, so a run that fails before producing anything
+(``discard()``) or is killed leaves the previous run's file as it was. Output paths must be local files:
+``file:x.mp4`` or ``http://...`` would reach FFmpeg as URLs and are refused. :func:`lock_outputs` takes a
+lock file per output folder so two runs never write the same outputs.
 
 :func:`open_sinks` builds the sinks a run asks for and checks up front that every output can be written,
 raising :class:`SinkError` (a ``ValueError``) with one line naming the path and the fix.
 """
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import math
 import os
+import re
 import shutil
 import tempfile
 import zipfile
@@ -37,6 +45,94 @@ VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".avi")
 
 class SinkError(ValueError):
     """An output that cannot be written; the message is one line naming the path and the fix."""
+
+
+class SinkWriteError(OSError):
+    """Writing or finalizing an output failed (disk full, folder deleted); one line naming the path."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+def _write_failed(path: Path, exc: BaseException, what: str = "cannot write") -> SinkWriteError:
+    reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    hint = "free some space or choose another location" if getattr(exc, "errno", None) == errno.ENOSPC \
+        else "check that the folder still exists and is writable"
+    return SinkWriteError(getattr(exc, "errno", None) or errno.EIO, f"{path}: {what} ({reason}); {hint}")
+
+
+def partial_path(path: Path) -> Path:
+    """Where an atomic sink writes ``path`` until it is finalized: ``.STEM.partial.SUFFIX`` beside it (the
+    suffix is kept so FFmpeg and OpenCV still pick the container from it)."""
+    return path.parent / f".{path.stem}.partial{path.suffix}"
+
+
+def _commit(temp: Path, path: Path) -> None:
+    try:
+        os.replace(temp, path)
+    except OSError as exc:
+        raise _write_failed(path, exc, "cannot finalize") from None
+
+
+class _LineFile:
+    """An append-only text file written one whole record at a time (raw ``os.write``, no buffer).
+
+    A write that fails part-way (disk full) is cut back to the end of the last whole record, so the file never
+    ends in half a line. ``temp`` is the name written to (``path`` itself when not atomic).
+    """
+
+    def __init__(self, path: Path, atomic: bool) -> None:
+        self.path = path
+        self.temp = partial_path(path) if atomic else path
+        self.atomic = atomic
+        self.size = 0
+        try:
+            self._fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o666)
+        except OSError as exc:
+            raise _write_failed(path, exc, "cannot open for writing") from None
+
+    def write(self, text: str) -> None:
+        data = memoryview(text.encode("utf-8"))
+        written = 0
+        try:
+            while written < len(data):
+                written += os.write(self._fd, data[written:])
+        except OSError as exc:
+            try:
+                os.ftruncate(self._fd, self.size)  # drop the torn record; needs no free space
+            except OSError:
+                pass
+            raise _write_failed(self.path, exc) from None
+        self.size += written
+
+    def close(self, commit: bool = True) -> None:
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        os.close(fd)
+        if not self.atomic:
+            return
+        if commit:
+            _commit(self.temp, self.path)
+        else:
+            self.temp.unlink(missing_ok=True)
+
+
+def is_url_like(value) -> bool:
+    """``file:x.mp4``, ``http://...``, ``pipe:1``: a scheme FFmpeg would open as a protocol, not a local file.
+
+    One letter before the colon is a Windows drive (``C:\\out.mp4``), not a scheme.
+    """
+    text = os.fspath(value) if not isinstance(value, str) else value
+    match = re.match(r"^([A-Za-z][A-Za-z0-9+.\-]*):", str(text))
+    return bool(match) and len(match.group(1)) > 1
+
+
+def _require_local(value, option: str) -> None:
+    if is_url_like(value):
+        example = Path(str(value)).name.split(":")[-1] or "output"
+        raise SinkError(f"{value}: {option} must be a local file path, not a URL or protocol "
+                        f"(FFmpeg would open it as one); give a plain path such as ./{example}")
 
 
 @runtime_checkable
@@ -93,8 +189,13 @@ class VideoSink(SinkBase):
 
     def __init__(self, path: str | os.PathLike, fps: float, size: Optional[tuple[int, int]] = None, *,
                  crf: int = 23, preset: str = "veryfast", use_timestamps: bool = False,
-                 encoder: str = "libx264") -> None:
+                 encoder: str = "libx264", atomic: bool = False) -> None:
         self.path = Path(path)
+        _require_local(self.path, "the video path")
+        self.atomic = atomic
+        # Absolute, so FFmpeg never reads a "name:" prefix as a protocol.
+        self._target = (partial_path(self.path) if atomic else self.path).absolute()
+        self.committed = False
         self.fps = float(fps) if fps and math.isfinite(fps) and fps > 0 else 25.0
         self.size = tuple(size) if size else None  # (w, h) as given/decided; the encoded size may be +1
         self.crf, self.preset, self.use_timestamps, self.encoder = crf, preset, use_timestamps, encoder
@@ -139,7 +240,7 @@ class VideoSink(SinkBase):
         if not available:
             raise _NoH264(f"PyAV has none of the encoders {', '.join(candidates)}")
         rate = Fraction(self.fps).limit_denominator(1001)
-        container = av.open(str(self.path), mode="w")
+        container = av.open(str(self._target), mode="w")
         try:
             stream = container.add_stream(available[0], rate=rate)
             stream.width, stream.height = self._encoded_size
@@ -157,7 +258,7 @@ class VideoSink(SinkBase):
     def _open_opencv(self) -> None:
         from engine.cvcompat import cv2
 
-        writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, self._encoded_size)
+        writer = cv2.VideoWriter(str(self._target), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, self._encoded_size)
         if not writer.isOpened():
             raise SinkError(f"{self.path}: cannot open a video writer (no H.264 in PyAV and OpenCV's mp4v "
                             f"failed); reinstall 'av' from PyPI")
@@ -195,7 +296,10 @@ class VideoSink(SinkBase):
         if self._writer is not None:
             self._writer.write(frame)
         else:
-            self._encode(frame, result)
+            try:
+                self._encode(frame, result)
+            except Exception as exc:  # noqa: BLE001 - disk full / folder gone inside FFmpeg: name the file
+                raise _write_failed(self.path, exc) from exc
         self.frames_written += 1
 
     def _encode(self, frame: np.ndarray, result: FrameResult) -> None:
@@ -214,23 +318,46 @@ class VideoSink(SinkBase):
             self._container.mux(packet)
 
     # --- closing
-    def close(self) -> None:
-        """Flush the encoder and write the mp4 index; idempotent; the file is decodable afterwards."""
+    def close(self, commit: bool = True) -> None:
+        """Flush the encoder and write the mp4 index; idempotent; the file is decodable afterwards.
+
+        Atomic: the finished file is renamed into place (``commit``; False = ``discard``). When finalizing
+        fails (disk full) the unusable partial file is removed and :class:`SinkWriteError` names the path.
+        """
         if self.closed:
             return
         self.closed = True
-        if self._writer is not None:
-            self._writer.release()
-            self._writer = None
-        if self._container is not None:
-            container, self._container = self._container, None
-            try:
-                for packet in self._stream.encode(None):
-                    container.mux(packet)
-            finally:
-                container.close()
-        if self.frames_written == 0:
+        opened = self._writer is not None or self._container is not None
+        try:
+            if self._writer is not None:
+                self._writer.release()
+                self._writer = None
+            if self._container is not None:
+                container, self._container = self._container, None
+                try:
+                    if commit:
+                        for packet in self._stream.encode(None):
+                            container.mux(packet)
+                finally:
+                    container.close()
+        except Exception as exc:  # noqa: BLE001
+            if self.atomic:
+                self._target.unlink(missing_ok=True)
+            raise _write_failed(self.path, exc, "cannot finalize the video (it is unusable)") from exc
+        if self.atomic and opened:
+            if commit:
+                _commit(self._target, self.path)
+                self.committed = True
+            else:
+                self._target.unlink(missing_ok=True)
+        elif opened:
+            self.committed = True
+        if self.frames_written == 0 and commit:
             log.warning("%s: no frames were written; no video file created", self.path)
+
+    def discard(self) -> None:
+        """Close without keeping anything (the run failed before producing output); idempotent."""
+        self.close(commit=False)
 
 
 class _NoH264(RuntimeError):
@@ -334,25 +461,29 @@ class JsonlSink(ResultRecords, SinkBase):
 
     name = "results"
 
-    def __init__(self, path: str | os.PathLike, vocab=None, top_actions: int = 5) -> None:
+    def __init__(self, path: str | os.PathLike, vocab=None, top_actions: int = 5, atomic: bool = False) -> None:
         super().__init__(vocab, top_actions)
         self.path = Path(path)
         self.lines_written = 0
         self.closed = False
-        self._file = open(self.path, "w", encoding="utf-8", newline="\n")
+        self.committed = False
+        self._file = _LineFile(self.path, atomic)
 
     def write(self, annotated: Optional[np.ndarray], result: FrameResult) -> None:
         if self.closed:
             raise RuntimeError(f"{self.path}: write after close")
         line = json.dumps(self.frame_record(result), separators=(",", ":"), allow_nan=False)
-        self._file.write(line + "\n")
-        self._file.flush()
+        self._file.write(line + "\n")  # one os.write: on disk at once, and never half of it
         self.lines_written += 1
 
-    def close(self) -> None:
+    def close(self, commit: bool = True) -> None:
         if not self.closed:
             self.closed = True
-            self._file.close()
+            self._file.close(commit)
+            self.committed = commit
+
+    def discard(self) -> None:
+        self.close(commit=False)
 
 
 # ----------------------------------------------------------------------------------------------- NPZ
@@ -388,6 +519,7 @@ class VectorSink(SinkBase):
         self.chunk_rows = max(1, int(chunk_rows))
         self.rows = 0
         self.closed = False
+        self.committed = False
         self._widths: Optional[dict[str, int]] = None  # per vector array, fixed by the first row
         self._pending: list[dict] = []
         self._spill_dir: Optional[Path] = None
@@ -427,7 +559,10 @@ class VectorSink(SinkBase):
             self._pending.append(row)
             self.rows += 1
         if len(self._pending) >= self.chunk_rows:
-            self._spill()
+            try:
+                self._spill()
+            except OSError as exc:
+                raise _write_failed(self.path, exc, "cannot buffer vectors on disk") from None
 
     def _vector(self, value, key: str) -> np.ndarray:
         width = self._widths[key]
@@ -503,11 +638,33 @@ class VectorSink(SinkBase):
                         break
                     member.write(names[np.frombuffer(chunk, dtype=np.int64)].tobytes())
 
-    def close(self) -> None:
-        """Write the NPZ (atomically) with every row so far; idempotent."""
+    def discard(self) -> None:
+        """Drop every row (the run failed before producing output); the file at ``path`` is untouched."""
         if self.closed:
             return
         self.closed = True
+        self._pending.clear()
+        if self._spill_dir is not None:
+            shutil.rmtree(self._spill_dir, ignore_errors=True)
+            self._spill_dir = None
+
+    def close(self, commit: bool = True) -> None:
+        """Write the NPZ (atomically) with every row so far; idempotent. ``commit=False`` = :meth:`discard`."""
+        if not commit:
+            self.discard()
+            return
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self._write_and_replace()
+        except SinkWriteError:
+            raise
+        except OSError as exc:
+            raise _write_failed(self.path, exc, "cannot write the vectors") from None
+        self.committed = True
+
+    def _write_and_replace(self) -> None:
         tmp = None
         try:
             self._spill()
@@ -537,11 +694,12 @@ class MotSink(SinkBase):
 
     name = "tracks"
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, atomic: bool = False) -> None:
         self.path = Path(path)
         self.lines_written = 0
         self.closed = False
-        self._file = open(self.path, "w", encoding="utf-8", newline="\n")
+        self.committed = False
+        self._file = _LineFile(self.path, atomic)
 
     def write(self, annotated: Optional[np.ndarray], result: FrameResult) -> None:
         if self.closed:
@@ -553,14 +711,17 @@ class MotSink(SinkBase):
             # One line format for `run` and `track` (trackers.mot_io), so their files diff cleanly.
             lines.append(format_track_line(result.index + 1, person.track_id, person.box, person.score) + "\n")
         if lines:
-            self._file.write("".join(lines))
-            self._file.flush()
+            self._file.write("".join(lines))  # the frame's lines in one piece
             self.lines_written += len(lines)
 
-    def close(self) -> None:
+    def close(self, commit: bool = True) -> None:
         if not self.closed:
             self.closed = True
-            self._file.close()
+            self._file.close(commit)
+            self.committed = commit
+
+    def discard(self) -> None:
+        self.close(commit=False)
 
 
 # -------------------------------------------------------------------------------------------- images
@@ -582,9 +743,11 @@ class ImageSink(SinkBase):
 
     def __init__(self, folder: str | os.PathLike) -> None:
         self.folder = Path(folder)
+        self.path = self.folder   # what the run summary names
         self.folder.mkdir(parents=True, exist_ok=True)
         self.images_written = 0
         self.closed = False
+        self.committed = False
         self._warned: set[str] = set()
 
     def target(self, result: FrameResult) -> Path:
@@ -628,8 +791,13 @@ class ImageSink(SinkBase):
         os.replace(tmp, path)
         self.images_written += 1
 
-    def close(self) -> None:
+    def close(self, commit: bool = True) -> None:
+        """Each image was written whole as it came (temporary name, then rename): nothing is left to finalize."""
         self.closed = True
+        self.committed = True
+
+    def discard(self) -> None:
+        self.close()
 
 
 # ------------------------------------------------------------------------------------------- factory
@@ -639,6 +807,7 @@ def check_writable(path: str | os.PathLike, option: str = "output") -> Path:
 
     Raises :class:`SinkError` naming the path and the fix. Returns the path.
     """
+    _require_local(path, option)
     path = Path(path).expanduser()
     if path.is_dir():
         raise SinkError(f"{path}: is a folder; give a file name for {option}, e.g. {path / _example(option)}")
@@ -679,7 +848,7 @@ def check_writable_folder(folder: str | os.PathLike, option: str = "--images") -
 
 def open_sinks(out=None, results=None, vectors=None, tracks=None, fps: float = 25.0, vocab=None, *,
                live: bool = False, size: Optional[tuple[int, int]] = None, video_preset: str = "veryfast",
-               video_crf: int = 23, top_actions: int = 5, images=None) -> list:
+               video_crf: int = 23, top_actions: int = 5, images=None, atomic: bool = True) -> list:
     """The sinks a run asks for, after checking every path can be written.
 
     Args:
@@ -692,10 +861,13 @@ def open_sinks(out=None, results=None, vectors=None, tracks=None, fps: float = 2
             about twice the bytes) and quality (lower = better; 23 is x264's default).
         top_actions: actions listed per person in the JSONL.
         images: a folder for the annotated images under their own names → :class:`ImageSink`.
+        atomic: write each file under a temporary name and rename it on close (see the module docstring).
     Raises :class:`SinkError` (nothing is left open) when a path cannot be written.
     """
     requested = [(option, value) for option, value in
                  (("--out", out), ("--results", results), ("--vectors", vectors), ("--tracks", tracks)) if value]
+    for option, value in requested:
+        _require_local(value, option)
     seen: dict[Path, str] = {}
     for option, value in requested:
         resolved = Path(value).expanduser().resolve()
@@ -711,6 +883,7 @@ def open_sinks(out=None, results=None, vectors=None, tracks=None, fps: float = 2
     for option, value in requested:
         check_writable(value, option)
     if images:
+        _require_local(images, "--images")
         check_writable_folder(images)
     if vocab is None and (results or vectors):
         from engine.vocab import load_vocab
@@ -719,17 +892,21 @@ def open_sinks(out=None, results=None, vectors=None, tracks=None, fps: float = 2
     sinks: list = []
     try:
         if out:
-            sinks.append(VideoSink(out, fps, size, use_timestamps=live, preset=video_preset, crf=video_crf))
+            sinks.append(VideoSink(out, fps, size, use_timestamps=live, preset=video_preset, crf=video_crf,
+                                   atomic=atomic))
         if results:
-            sinks.append(JsonlSink(results, vocab, top_actions=top_actions))
+            sinks.append(JsonlSink(results, vocab, top_actions=top_actions, atomic=atomic))
         if vectors:
             sinks.append(VectorSink(vectors, vocab))
         if tracks:
-            sinks.append(MotSink(tracks))
+            sinks.append(MotSink(tracks, atomic=atomic))
         if images:
             sinks.append(ImageSink(images))
+    except SinkWriteError as exc:
+        discard_all(sinks)
+        raise SinkError(str(exc)) from None
     except OSError as exc:
-        close_all(sinks)
+        discard_all(sinks)
         raise SinkError(f"{exc.filename or 'output'}: cannot open for writing ({exc.strerror or exc}); choose a "
                         f"writable location") from None
     return sinks
@@ -745,3 +922,106 @@ def close_all(sinks) -> list[BaseException]:
             log.error("closing %s failed: %s", getattr(sink, "name", sink), exc)
             errors.append(exc)
     return errors
+
+
+def discard_all(sinks) -> None:
+    """Close every sink without keeping its output (a run that failed before producing anything)."""
+    for sink in sinks:
+        try:
+            discard = getattr(sink, "discard", None)
+            discard() if discard is not None else sink.close()
+        except Exception as exc:  # noqa: BLE001
+            log.error("discarding %s failed: %s", getattr(sink, "name", sink), exc)
+
+
+# ---------------------------------------------------------------------------------------------- lock
+
+LOCK_NAME = ".a2v.lock"
+
+
+class OutputLock:
+    """Exclusive locks (``flock``) on ``.a2v.lock`` in each output folder, held until :meth:`release`.
+
+    The kernel drops a flock when its process ends, however it ends, so a killed run never leaves a stale
+    lock behind (only the empty file, which the next run takes). A clean release removes the file while
+    still holding the lock; a run that opened the old file meanwhile sees, after taking its flock, that
+    the name now points elsewhere (or nowhere) and tries again (:func:`lock_outputs`), so two runs never
+    both hold "the" lock.
+    """
+
+    def __init__(self) -> None:
+        self._handles: list = []   # (open file, its path)
+
+    def release(self) -> None:
+        for handle, path in self._handles:
+            try:
+                path.unlink(missing_ok=True)   # before closing: the lock is still ours
+            except OSError:
+                pass
+            try:
+                handle.close()  # closing the descriptor releases its flock
+            except OSError:
+                pass
+        self._handles.clear()
+
+    def __enter__(self) -> "OutputLock":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def lock_outputs(paths) -> OutputLock:
+    """Lock the folders of ``paths`` for this process; :class:`SinkError` naming the folder when another
+    run holds one. Folders are created (as :func:`check_writable` would)."""
+    lock = OutputLock()
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): run unlocked
+        return lock
+    folders = []
+    for value in paths:
+        if value:
+            _require_local(value, "an output path")  # before any folder is made for "http:/host/..."
+            folder = Path(value).expanduser().absolute().parent
+            if folder not in folders:
+                folders.append(folder)
+    try:
+        for folder in folders:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / LOCK_NAME
+            for _attempt in range(5):
+                handle = open(path, "a+", encoding="utf-8")
+                try:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    break
+                try:
+                    same = os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino
+                except FileNotFoundError:
+                    same = False
+                if same:
+                    break
+                handle.close()  # the holder released and removed it under us: take the new file
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # held already: a no-op
+            except OSError:
+                handle.seek(0)
+                holder = handle.read(32).strip()
+                handle.close()
+                who = f" (pid {holder})" if holder.isdigit() else ""
+                raise SinkError(f"{folder}: another a2v run{who} is writing its outputs in this folder; wait "
+                                f"for it to finish or choose other output paths") from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
+            lock._handles.append((handle, path))
+    except SinkError:
+        lock.release()
+        raise
+    except OSError as exc:
+        lock.release()
+        raise SinkError(f"{exc.filename or folders}: cannot take the output lock ({exc.strerror or exc}); "
+                        f"choose a writable location") from None
+    return lock

@@ -172,3 +172,4 @@ class MediaPipePoseBackend(BasePoseBackend):
         if self._pose is not None:
             self._pose.close()
             self._pose = None
+        self.detector = None  # its torchvision model: freed with the pipeline, not held by a closed backend

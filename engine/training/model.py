@@ -49,8 +49,14 @@ class RoiFeatures:
 
 def _torch_load(path) -> object:
     """``torch.load`` (weights only) with a one-line error for files that are not checkpoints."""
+    from engine.weights.registry import WeightsError
+    from engine.weights.store import load_checkpoint
+
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        # The store's loader: regular files only (never /dev/zero), and one line for Python objects inside.
+        return load_checkpoint(path)
+    except WeightsError as exc:
+        raise DataError(str(exc)) from None
     except Exception as exc:  # torch raises many types for a bad file; the user needs one line
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"{path}: not a readable checkpoint ({first[:160]})") from None

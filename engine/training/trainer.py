@@ -239,7 +239,6 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------- checkpoints
     def _resume(self) -> None:
-        import torch
 
         target = self.config.train.resume.strip()
         if not target:
@@ -253,7 +252,15 @@ class Trainer:
             path = Path(target)
             if not path.is_file():
                 raise TrainError(f"train.resume: {path} not found; give a checkpoint path, 'auto' or ''")
-        state = torch.load(path, map_location=self.device, weights_only=True)
+        from engine.weights.registry import WeightsError
+        from engine.weights.store import load_checkpoint
+
+        try:
+            state = load_checkpoint(path, map_location=self.device)  # weights only; one line for a bad file
+        except WeightsError as exc:
+            raise TrainError(f"train.resume: {exc}") from None
+        if not isinstance(state, dict):
+            raise TrainError(f"{path}: not a training checkpoint (it holds a {type(state).__name__})")
         missing = [k for k in ("model_state_dict", "optimizer_state_dict", "scheduler_state_dict", "iters")
                    if k not in state]
         if missing:

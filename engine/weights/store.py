@@ -55,7 +55,7 @@ from engine.weights.registry import (  # noqa: F401
 __all__ = [
     "WeightsError", "WeightsNotFound", "WeightsEntry", "REGISTRY", "cache_dir", "get_entry", "register",
     "unregister", "locate", "ensure", "fetch", "verify", "import_file", "load_state_dict", "load_array",
-    "manual_steps", "hint", "sha256_of", "offline",
+    "manual_steps", "hint", "sha256_of", "offline", "load_checkpoint", "check_loadable_file",
 ]
 
 log = logging.getLogger(__name__)
@@ -423,15 +423,37 @@ def _unwrap(obj, source: str) -> dict:
     return dict(obj)
 
 
-def _read_state_dict(path: Path, shown: str, map_location="cpu") -> dict:
-    """``torch.load(weights_only=True)`` of ``path`` → state dict; WeightsError (one line, naming ``shown``)."""
+MAX_CHECKPOINT_BYTES = 64 << 30  # far above any model here; a bigger "checkpoint" is a wrong path
+
+
+def check_loadable_file(path: Path, source: str) -> None:
+    """A regular file of a sane size, so no loader reads a device (``/dev/zero``), a FIFO or a huge file."""
+    if path.is_dir():
+        raise WeightsError(f"{source} is a directory, not a checkpoint file")
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise WeightsError(f"{source} cannot be read ({exc.strerror or exc}); check the path") from None
+    import stat
+
+    if not stat.S_ISREG(info.st_mode):
+        raise WeightsError(f"{source} is not a regular file (a device, pipe or socket); give a checkpoint file")
+    if info.st_size > MAX_CHECKPOINT_BYTES:
+        raise WeightsError(f"{source} is {info.st_size / 2**30:.0f} GiB, far larger than any checkpoint here; "
+                           f"check the path")
+
+
+def load_checkpoint(path: str | os.PathLike, map_location="cpu", shown: Optional[str] = None) -> object:
+    """``torch.load(path, weights_only=True)`` of a regular file, every failure one :class:`WeightsError` line
+    naming ``shown`` (default: the path): Python objects in it, an HTML page or an archive, truncated,
+    corrupt, not a checkpoint, a device or a huge file."""
     import pickle
 
     import torch
 
-    source = f"weights file {shown}"
-    if path.is_dir():
-        raise WeightsError(f"{source} is a directory, not a checkpoint file")
+    path = Path(path)
+    source = f"weights file {shown or path}"
+    check_loadable_file(path, source)
     odd = _sniff(path)
     if odd:
         raise WeightsError(f"{source} {odd}")
@@ -457,7 +479,12 @@ def _read_state_dict(path: Path, shown: str, map_location="cpu") -> dict:
             first = "not a pickle of tensors"  # a bare KeyError value says nothing to a user
         raise WeightsError(f"{source} is truncated, corrupt or not a torch.save file "
                            f"({_zip_note(path, is_zip)}; {first})") from None
-    return _unwrap(obj, source)
+    return obj
+
+
+def _read_state_dict(path: Path, shown: str, map_location="cpu") -> dict:
+    """``torch.load(weights_only=True)`` of ``path`` → state dict; WeightsError (one line, naming ``shown``)."""
+    return _unwrap(load_checkpoint(path, map_location, shown), f"weights file {shown}")
 
 
 def _zip_note(path: Path, is_zip: bool) -> str:

@@ -142,8 +142,9 @@ def test_sigint_finalizes_outputs(tmp_path):
                              "--set", "a2v.enabled=false", "--quiet"], cwd=ROOT, stderr=subprocess.PIPE,
                             text=True)
     deadline = time.time() + 120
+    partial = tmp_path / ".r.partial.jsonl"  # the results' name until the run finalizes them
     while time.time() < deadline:
-        if results.exists() and len(results.read_text().splitlines()) >= 10:
+        if partial.exists() and len(partial.read_text().splitlines()) >= 10:
             break
         time.sleep(0.2)
     proc.send_signal(signal.SIGINT)

@@ -121,7 +121,7 @@ def _open_webcam(index: int, config: SourceConfig) -> LiveSource:
 def _open_stream(url: str, config: SourceConfig) -> LiveSource:
     import av
 
-    producer = StreamProducer(url)
+    producer = StreamProducer(url, finite=config.finite_stream)
     try:
         producer.open()
     except SourceError:

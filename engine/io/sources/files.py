@@ -16,6 +16,8 @@ from engine.io.sources.base import IMAGE_SUFFIXES, Frame, Source, SourceError, t
 
 log = logging.getLogger(__name__)
 
+MIN_IMAGE_SIDE = 2  # pixels; smaller images cannot be posed (engine.pose.base refuses them)
+
 # ------------------------------------------------------------------------------------------- images
 
 def _natural_key(path: Path) -> list:

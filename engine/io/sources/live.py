@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import errno
 import logging
 import threading
 import time
@@ -101,7 +102,8 @@ class LiveSource(Source):
 
     When ``grab`` fails (None or an exception) the producer is closed and reopened with exponential backoff
     (0.1 s doubling to 2 s) for up to ``config.reconnect_seconds``; ``reconnects`` counts the successful
-    reconnections. After that the source ends and ``end_reason`` names the failure. Memory is bounded by
+    reconnections. After that the source ends, ``end_reason`` names the failure and ``lost`` is True (also
+    after a stall): the stream went away, which a caller should not report as a normal end. Memory is bounded by
     ``live_buffer`` frames plus the one being grabbed.
 
     Args:
@@ -125,6 +127,7 @@ class LiveSource(Source):
                               else self.reconnect_seconds + READ_TIMEOUT_S + 5.0)
         self.reconnects = 0
         self.captured = 0
+        self.lost = False
         self._buffer: collections.deque[Frame] = collections.deque()
         self._cond = threading.Condition()
         self._stop = threading.Event()
@@ -166,9 +169,11 @@ class LiveSource(Source):
                     outage.last = failure
                 reason = self._retry(outage)
                 if reason:
+                    self.lost = not self._stop.is_set()
                     break
         except BaseException as exc:  # noqa: BLE001 - never die silently: the consumer must learn why
             reason = f"{self.name}: reader failed ({type(exc).__name__}: {exc})"
+            self.lost = True
         finally:
             try:
                 self.producer.close()
@@ -229,6 +234,7 @@ class LiveSource(Source):
                 if remaining <= 0:
                     self.end_reason = (f"{self.name}: no frame for {self.stall_seconds:g} s; the stream "
                                        f"stalled (check the camera/network)")
+                    self.lost = True
                     self._stop.set()
                     self._ended = True
                     return None
@@ -307,11 +313,14 @@ class StreamProducer:
     """An RTSP/HTTP/... stream decoded with PyAV; connection and reads time out after a few seconds.
 
     Packets that fail to decode (lost UDP packets) are skipped; a failing read counts as a lost
-    connection; the server ending the stream is a normal end.
+    connection, and so does the end of the stream (a killed server looks like EOF to the client) unless
+    ``finite`` is set: then EOF is the stream's normal end.
     """
 
-    def __init__(self, url: str, open_timeout: float = OPEN_TIMEOUT_S, read_timeout: float = READ_TIMEOUT_S):
+    def __init__(self, url: str, open_timeout: float = OPEN_TIMEOUT_S, read_timeout: float = READ_TIMEOUT_S,
+                 finite: bool = False):
         self.url, self.open_timeout, self.read_timeout = url, open_timeout, read_timeout
+        self.finite = finite
         self.container = None
         self._frames: Optional[Iterator] = None
         self.fps = DEFAULT_LIVE_FPS
@@ -347,8 +356,16 @@ class StreamProducer:
             return None
         try:
             frame = next(self._frames)
+        except OSError as exc:
+            # FFmpeg reports a closed HTTP response as EIO rather than EOF: for a finite stream, that is its end.
+            if self.finite and getattr(exc, "errno", None) in (errno.EIO, None):
+                raise EndOfStream(f"the server ended the stream ({exc.strerror or exc})") from None
+            raise
         except StopIteration:
-            raise EndOfStream("the server ended the stream") from None
+            if self.finite:
+                raise EndOfStream("the server ended the stream") from None
+            self._frames = None  # the next grab() fails too, until a reconnect reopens
+            raise ConnectionError("the server closed the stream (EOF)") from None
         return frame.to_ndarray(format="bgr24")
 
     def close(self) -> None:

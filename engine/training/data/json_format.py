@@ -40,7 +40,9 @@ from engine.training.data.records import (
     ImageRecord,
     PersonRecord,
     RecordError,
+    as_bool,
     as_box,
+    as_flags,
     as_keypoints,
     as_part_boxes,
 )
@@ -79,9 +81,9 @@ def parse_person(entry, kind: str, where: str) -> PersonRecord:
     parts = as_part_boxes(entry.get("part_boxes"), f"{where}.part_boxes")
     keypoints = as_keypoints(entry.get("keypoints"), f"{where}.keypoints")
     score = entry.get("score", 1.0)
-    if not isinstance(score, (int, float)) or isinstance(score, bool):
-        raise RecordError(f"{where}.score: expected a number, got {score!r}")
-    gt = entry.get("gt", kind == "train")
+    if not isinstance(score, (int, float)) or isinstance(score, bool) or not np.isfinite(score):
+        raise RecordError(f"{where}.score: expected a finite number, got {score!r}")
+    gt = as_bool(entry.get("gt", kind == "train"), f"{where}.gt")
     verbs = _indices(entry.get("verbs"), vocab.actions, f"{where}.verbs")
     pasta_in = entry.get("pasta") or {}
     if not isinstance(pasta_in, Mapping):
@@ -92,13 +94,18 @@ def parse_person(entry, kind: str, where: str) -> PersonRecord:
     pasta = {}
     for g, sl in zip(vocab.groups, vocab.group_slices):
         pasta[g] = _indices(pasta_in.get(g), vocab.pasta[sl], f"{where}.pasta.{g}")
-    binary = pasta_in.get("binary")
-    if binary is not None:
-        binary = np.asarray(binary, dtype=np.float32).reshape(-1)
-        if binary.size != 10:
-            raise RecordError(f"{where}.pasta.binary: expected 10 flags, got {binary.size}")
+    binary = as_flags(pasta_in.get("binary"), f"{where}.pasta.binary")
     return PersonRecord(box=box, part_boxes=parts, keypoints=keypoints, verbs=verbs, pasta=pasta,
-                        binary=binary, gt=bool(gt), score=float(score))
+                        binary=binary, gt=gt, score=float(score))
+
+
+def _parse_person_safely(entry, kind: str, where: str) -> PersonRecord:
+    try:
+        return parse_person(entry, kind, where)
+    except RecordError:
+        raise
+    except (TypeError, ValueError, OverflowError, AttributeError, KeyError) as exc:  # odd types in a field
+        raise RecordError(f"{where}: unreadable field ({type(exc).__name__}: {exc})") from None
 
 
 def read_json(path: str | Path, kind: str | None = None, splits: Iterable[str] = ()) -> ReadResult:
@@ -127,7 +134,7 @@ def read_json(path: str | Path, kind: str | None = None, splits: Iterable[str] =
         try:
             if not isinstance(persons, list):
                 raise RecordError(f"{key}: expected a list of persons")
-            result.records.append(ImageRecord(key, [parse_person(p, kind, f"{key}[{i}]")
+            result.records.append(ImageRecord(key, [_parse_person_safely(p, kind, f"{key}[{i}]")
                                                     for i, p in enumerate(persons)]))
         except RecordError as exc:
             result.skipped.append(str(exc))

@@ -31,7 +31,9 @@ from engine.training.data.records import (
     ImageRecord,
     PersonRecord,
     RecordError,
+    as_bool,
     as_box,
+    as_flags,
     as_index_list,
     as_keypoints,
     as_part_boxes,
@@ -78,6 +80,8 @@ def parse_person(anno, kind: str, where: str, group_sizes: Optional[dict[str, in
             score = float(np.asarray(score, dtype=np.float64).reshape(-1)[0])
         except (TypeError, ValueError, IndexError):
             raise RecordError(f"{where}.human_score: expected a number, got {score!r}") from None
+        if not np.isfinite(score):
+            raise RecordError(f"{where}.human_score: expected a finite number, got {score!r}")
         return PersonRecord(box=box, part_boxes=parts, keypoints=keypoints, gt=False, score=score)
     sizes = group_sizes or _group_sizes()
     verbs = as_index_list(_get(anno, "verbs"), f"{where}.verbs", num_verbs)
@@ -85,12 +89,8 @@ def parse_person(anno, kind: str, where: str, group_sizes: Optional[dict[str, in
     if not isinstance(pasta_in, Mapping):
         raise RecordError(f"{where}.pasta: expected a dict of group -> index list")
     pasta = {g: as_index_list(pasta_in.get(g), f"{where}.pasta.{g}", sizes[g]) for g in GROUPS}
-    binary = pasta_in.get("binary")
-    if binary is not None:
-        binary = np.asarray(binary, dtype=np.float32).reshape(-1)
-        if binary.size != 10:
-            raise RecordError(f"{where}.pasta.binary: expected 10 flags, got {binary.size}")
-    gt = bool(_get(anno, "gt_flag", True))
+    binary = as_flags(pasta_in.get("binary"), f"{where}.pasta.binary")
+    gt = as_bool(_get(anno, "gt_flag", True), f"{where}.gt_flag")
     return PersonRecord(box=box, part_boxes=parts, keypoints=keypoints, verbs=verbs, pasta=pasta,
                         binary=binary, gt=gt, score=1.0)
 
@@ -105,8 +105,100 @@ def parse_value(key: str, value: bytes, kind: str, group_sizes=None) -> ImageRec
         annos = [annos]
     if not isinstance(annos, (list, tuple)):
         raise RecordError(f"{key}: expected a list of persons, got {type(annos).__name__}")
-    persons = [parse_person(a, kind, f"{key}[{i}]", group_sizes) for i, a in enumerate(annos)]
+    persons = []
+    for i, anno in enumerate(annos):
+        try:
+            persons.append(parse_person(anno, kind, f"{key}[{i}]", group_sizes))
+        except RecordError:
+            raise
+        except (TypeError, ValueError, OverflowError, AttributeError, KeyError) as exc:  # odd types in a field
+            raise RecordError(f"{key}[{i}]: unreadable field ({type(exc).__name__}: {exc})") from None
     return ImageRecord(key=key, persons=persons)
+
+
+_META_MAGIC = 0xBEEFC0DE
+
+
+def check_data_file(data_file: Path, what: Path) -> None:
+    """Refuse a ``data.mdb`` shorter than its own meta pages say (LMDB reads it through ``mmap``: touching a
+    page past the end of a truncated file is a SIGBUS that kills the process, not an exception).
+
+    The file starts with two meta pages (64-bit layout: 16-byte page header, then magic u32, version u32,
+    address, mapsize, two 48-byte DB records whose first u32 in the free DB is the page size, last_pg u64,
+    txnid u64); the one with the larger txnid is current and ``(last_pg + 1) * page_size`` bytes must exist.
+    """
+    import struct
+
+    try:
+        size = data_file.stat().st_size
+        with open(data_file, "rb") as handle:
+            head = handle.read(16 + 152)
+            metas = [head]
+            if len(head) == 168:
+                page_size = struct.unpack_from("<I", head, 40)[0]
+                if 512 <= page_size <= 1 << 16:
+                    handle.seek(page_size)
+                    metas.append(handle.read(168))
+    except OSError as exc:
+        raise DataError(f"{what}: cannot read the LMDB ({exc.strerror or exc}); check the path") from None
+    best = None
+    for meta in metas:
+        if len(meta) < 168 or struct.unpack_from("<I", meta, 16)[0] != _META_MAGIC:
+            continue
+        page_size = struct.unpack_from("<I", meta, 40)[0]
+        last_page, txnid = struct.unpack_from("<QQ", meta, 136)
+        if best is None or txnid > best[2]:
+            best = (page_size, last_page, txnid)
+    if best is None:
+        raise DataError(f"{what}: not an LMDB (no LMDB header in {data_file.name}); point the config at an "
+                        "LMDB folder (the one holding data.mdb)")
+    page_size, last_page, _ = best
+    needed = (last_page + 1) * page_size
+    if not 512 <= page_size <= 1 << 16 or size < needed:
+        raise DataError(f"{what}: the LMDB is truncated or damaged ({data_file.name} has {size:,} bytes, its "
+                        f"header needs {needed:,}); copy or rebuild the database again")
+
+
+# Run in a child interpreter (only lmdb imported): walks every record and copies its value, so a damaged
+# tree that points past the end of data.mdb crashes the child with SIGBUS instead of this process.
+_PROBE = """
+import sys, lmdb
+env = lmdb.open(sys.argv[1], subdir=sys.argv[2] == "1", readonly=True, lock=False, readahead=False)
+with env.begin() as txn:
+    entries = txn.stat()["entries"]
+    for count, (key, value) in enumerate(txn.cursor(), start=1):
+        if count > entries:
+            sys.exit(3)
+        bytes(key); bytes(value)
+"""
+
+
+def probe(path: Path, subdir: bool) -> None:
+    """Read the whole database once in a child process; :class:`DataError` if that crashes or runs away.
+
+    A corrupt LMDB can hold page numbers or value sizes that reach past the end of ``data.mdb``; LMDB reads
+    through ``mmap``, where that is a SIGBUS ("Bus error") no Python code can catch. One extra pass over a
+    file the page cache then holds is cheap next to a training run killed without a word.
+    """
+    import subprocess
+    import sys
+
+    try:
+        proc = subprocess.run([sys.executable, "-c", _PROBE, str(path), "1" if subdir else "0"],
+                              capture_output=True, text=True, timeout=600)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        log.debug("LMDB probe of %s not run: %s", path, exc)
+        return
+    if proc.returncode < 0:
+        import signal
+
+        name = signal.Signals(-proc.returncode).name if -proc.returncode in signal.Signals._value2member_map_ \
+            else str(-proc.returncode)
+        raise DataError(f"{path}: the LMDB is damaged (reading it crashes with {name}: a record points past the "
+                        f"end of its data file); copy or rebuild the database again")
+    if proc.returncode == 3:
+        raise DataError(f"{path}: the LMDB is damaged (its cursor yields more records than its header holds); "
+                        "copy or rebuild the database again")
 
 
 def open_env(path: str | Path, write: bool = False, map_size: int = 1 << 30):
@@ -117,6 +209,12 @@ def open_env(path: str | Path, write: bool = False, map_size: int = 1 << 30):
     if not write and not path.exists():
         raise DataError(f"{path}: LMDB not found; check the path in the config (data.train / data.test_*)")
     subdir = path.is_dir() or (write and not path.suffix)
+    if not write:
+        data_file = path / "data.mdb" if subdir else path
+        if subdir and not data_file.is_file():
+            raise DataError(f"{path}: no data.mdb in this folder; point the config at the LMDB folder")
+        check_data_file(data_file, path)
+        probe(path, subdir)
     try:
         if write:
             path.mkdir(parents=True, exist_ok=True) if subdir else path.parent.mkdir(parents=True, exist_ok=True)
@@ -135,12 +233,18 @@ def read_lmdb(path: str | Path, kind: str = "train", splits: Iterable[str] = ())
     splits = tuple(s.strip().rstrip("/") for s in splits if s.strip())
     sizes = _group_sizes()
     result = ReadResult(records=[])
+    import lmdb
+
     env = open_env(path)
     total = 0
     try:
         with env.begin(write=False) as txn:
+            entries = int(txn.stat()["entries"])
             for raw_key, value in txn.cursor():
                 total += 1
+                if total > entries:  # a damaged tree can walk into garbage pages and yield "records" forever
+                    raise DataError(f"{path}: the LMDB is damaged (its cursor yields more than the {entries} "
+                                    "records its header holds); copy or rebuild the database again")
                 key = raw_key.decode("utf-8", errors="replace")
                 if splits and key.split("/", 1)[0] not in splits:
                     continue
@@ -149,6 +253,9 @@ def read_lmdb(path: str | Path, kind: str = "train", splits: Iterable[str] = ())
                 except RecordError as exc:
                     result.skipped.append(str(exc))
                     log.warning("skipping record %s", exc)
+    except lmdb.Error as exc:
+        raise DataError(f"{path}: the LMDB is damaged ({type(exc).__name__}: {' '.join(str(exc).split())}); "
+                        "copy or rebuild the database again") from None
     finally:
         env.close()
     if total == 0:

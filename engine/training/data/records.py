@@ -92,7 +92,35 @@ def as_keypoints(value, what: str) -> Optional[np.ndarray]:
         raise RecordError(f"{what}: expected 51 numbers (17 COCO keypoints x, y, score)") from None
     if arr.size != NUM_KEYPOINTS * 3:
         raise RecordError(f"{what}: expected 51 numbers (17 x, y, score), got {arr.size}")
+    if not np.all(np.isfinite(arr)):
+        raise RecordError(f"{what}: contains NaN or infinite values")
     return arr.reshape(NUM_KEYPOINTS, 3)
+
+
+def as_bool(value, what: str) -> bool:
+    """true/false or 0/1 only: ``"false"`` is a mistake to report, not a true value (``bool("false")``)."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer, float, np.floating)) and not isinstance(value, bool) and value in (0, 1):
+        return bool(value)
+    raise RecordError(f"{what}: expected true/false (or 0/1), got {value!r}")
+
+
+def as_flags(value, what: str) -> Optional[np.ndarray]:
+    """The 10 per-part binary flags (0/1) as (10,) float32, or None."""
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes, dict)):
+        raise RecordError(f"{what}: expected 10 flags (0 or 1), got {type(value).__name__}")
+    try:
+        arr = np.asarray(value, dtype=np.float32).reshape(-1)
+    except (TypeError, ValueError):
+        raise RecordError(f"{what}: expected 10 flags (0 or 1), got {value!r}") from None
+    if arr.size != NUM_PARTS:
+        raise RecordError(f"{what}: expected 10 flags, got {arr.size}")
+    if not np.all((arr == 0) | (arr == 1)):
+        raise RecordError(f"{what}: flags must be 0 or 1")
+    return arr
 
 
 def as_index_list(value, what: str, size: int) -> list[int]:
@@ -101,10 +129,18 @@ def as_index_list(value, what: str, size: int) -> list[int]:
         return []
     if isinstance(value, (int, np.integer)):
         value = [value]
+    if isinstance(value, (str, bytes, dict)):
+        raise RecordError(f"{what}: expected a list of class indices, got {type(value).__name__} {value!r}")
     try:
-        out = [int(v) for v in np.asarray(value).reshape(-1)]
+        array = np.asarray(value)
+        if array.dtype.kind not in "iub":
+            if array.dtype.kind != "f" or not np.all(np.isfinite(array)) or np.any(array != np.round(array)):
+                raise ValueError("not whole numbers")
+        out = [int(v) for v in array.reshape(-1)]
     except (TypeError, ValueError):
         raise RecordError(f"{what}: expected a list of class indices, got {value!r}") from None
+    except OverflowError:
+        raise RecordError(f"{what}: expected class indices, got an infinite or huge value in {value!r}") from None
     bad = [v for v in out if not 0 <= v < size]
     if bad:
         raise RecordError(f"{what}: index {bad[0]} out of range 0..{size - 1}")

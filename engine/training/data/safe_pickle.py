@@ -51,8 +51,47 @@ _ATTR_DICTS = {("easydict", "EasyDict"), ("yacs.config", "CfgNode"), ("addict", 
                ("addict.addict", "Dict")}
 
 
+def _count(shape) -> int:
+    total = 1
+    for n in (shape if isinstance(shape, (tuple, list)) else (shape,)):
+        total *= max(int(n), 0)
+    return total
+
+
 class _RestrictedUnpickler(pickle.Unpickler):
+    """``find_class`` allows plain data only; the constructors that take a *size* (``bytearray(n)``,
+    ``bytes(n)``, numpy's ``_reconstruct(cls, shape, dtype)``, ``copyreg._reconstructor(bytearray, ...)``) are
+    wrapped so that a few bytes of pickle cannot make them allocate more than ``limit`` bytes."""
+
+    def __init__(self, file, limit: int, **kwargs) -> None:
+        super().__init__(file, **kwargs)
+        self.limit = limit
+
+    def _refuse_size(self, what: str, size: int) -> None:
+        if size > self.limit:
+            raise UnsafePickleError(f"refusing to load a pickle whose {what} asks for {size:,} bytes "
+                                    f"(more than {self.limit:,} for this input)")
+
+    def _sized(self, kind):
+        def make(*args):
+            if args and isinstance(args[0], int) and not isinstance(args[0], bool):
+                self._refuse_size(f"{kind.__name__}(n)", args[0])
+            return kind(*args)
+
+        return make
+
+    def _reconstruct(self, subtype, shape, dtype):
+        self._refuse_size("array", _count(shape) * np.dtype(dtype).itemsize)
+        return np.core.multiarray._reconstruct(subtype, shape, dtype)
+
+    def _reconstructor(self, cls, base, state):
+        if base in (bytes, bytearray) and isinstance(state, int):
+            self._refuse_size(f"{base.__name__}(n)", state)
+        return copyreg._reconstructor(cls, base, state)
+
     def find_class(self, module, name):
+        if module in ("builtins", "__builtin__") and name in ("bytearray", "bytes"):
+            return self._sized(getattr(builtins, name))
         if module in ("builtins", "__builtin__") and name in _BUILTINS:
             return getattr(builtins, name)
         if (module, name) in _NUMPY:
@@ -61,7 +100,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
             if name == "dtype":
                 return np.dtype
             if name == "_reconstruct":
-                return np.core.multiarray._reconstruct
+                return self._reconstruct
             if name == "scalar":
                 return np.core.multiarray.scalar
             return np.core.numeric._frombuffer
@@ -74,12 +113,19 @@ class _RestrictedUnpickler(pickle.Unpickler):
         if (module, name) == ("collections", "OrderedDict"):
             return collections.OrderedDict
         if (module, name) == ("copyreg", "_reconstructor"):
-            return copyreg._reconstructor  # only ever receives classes that passed this check
+            return self._reconstructor  # only ever receives classes that passed this check
         raise UnsafePickleError(f"refusing to load {module}.{name} from a pickle (only plain data is allowed)")
 
 
-def loads(data: bytes):
-    """Unpickle ``data`` (plain pickle or base64 of a pickle) with the restricted class list."""
+MIN_ALLOCATION_LIMIT = 64 << 20
+
+
+def loads(data: bytes, limit: int | None = None):
+    """Unpickle ``data`` (plain pickle or base64 of a pickle) with the restricted class list.
+
+    ``limit``: the most bytes one sized constructor may allocate (default 64 MiB or 8 × the input, whichever
+    is larger: real arrays carry their bytes in the pickle, so only a hostile one asks for more).
+    """
     if not data:
         raise DataError("empty value (expected a pickle)")
     raw = bytes(data)
@@ -90,8 +136,9 @@ def loads(data: bytes):
             decoded = None
         if decoded:
             raw = decoded
+    limit = limit if limit is not None else max(MIN_ALLOCATION_LIMIT, 8 * len(raw))
     try:
-        return _RestrictedUnpickler(io.BytesIO(raw), encoding="latin1").load()
+        return _RestrictedUnpickler(io.BytesIO(raw), limit, encoding="latin1").load()
     except UnsafePickleError:
         raise
     except Exception as exc:  # any malformed pickle: one message, no traceback for the user

@@ -449,8 +449,8 @@ def http_stream(tmp_path):
     server.server_close()
 
 
-def test_http_stream_is_live_and_ends_cleanly(http_stream):
-    source = open_source(f"{http_stream}/stream.ts", SourceConfig(reconnect_seconds=1.0))
+def test_http_stream_is_live_and_ends_cleanly(http_stream):  # finite_stream: the end of the file is the end
+    source = open_source(f"{http_stream}/stream.ts", SourceConfig(reconnect_seconds=1.0, finite_stream=True))
     assert source.is_live and source.kind == "stream" and source.fps == 25.0
     reads = []
     while (frame := source.read()) is not None:
