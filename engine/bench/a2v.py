@@ -6,9 +6,9 @@ weights: speed does not depend on the values) it times, end to end from BGR fram
 - ``parity``: :class:`engine.a2v.api.A2V` in parity mode (trunk at the original resolution, all ROIs in one
   ``grid_sample``, layer4 and heads batched over persons);
 - ``fast``: the same in fast mode (trunk at long side ``--fast-long-side``, default 512);
-- ``baseline``: the same network run the official way, kept here: trunk once per frame, then per person
-  one ``affine_grid`` + ``grid_sample`` per ROI (11 per person), layer4 and the heads one person at a
-  time, in fp32.
+- ``baseline``: the same network run with the official forward's structure (engine.bench.a2v_baseline):
+  unfolded trunk once per frame, one ``affine_grid`` + ``grid_sample`` per ROI (11 per person), then
+  layer4, the pose-map CNNs and the heads once on the batch of all persons, in fp32.
 
 Each cell is the median of ``--repeats`` timed runs after one warm-up run; the three take turns run by
 run (rotating order), so load from other processes on a shared machine affects them alike. The parity and baseline
