@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "trackers.cli",       # track, track-eval
     "engine.cli.train",    # train, train-combine
     "engine.cli.eval",     # eval
+    "engine.cli.export",   # export onnx
 )
 
 

@@ -53,7 +53,7 @@ class A2VStage:
         net.load_checkpoint(checkpoint)
         matrix = self._language(cfg.language)
         self.model = A2V(net, matrix, device=config.device, mode=cfg.mode, fast_long_side=cfg.fast_long_side,
-                         fp16=cfg.fp16)
+                         fp16=cfg.fp16, runtime=cfg.runtime)
 
     def _language(self, spec: str) -> Optional[np.ndarray]:
         from engine.a2v.language import LanguageError, language_matrix
@@ -128,5 +128,6 @@ class A2VStage:
         mode = "parity (full resolution)" if m.mode == "parity" else f"fast (long side {m.fast_long_side})"
         stride = f", every {self.stride} frames" if self.stride > 1 else ""
         note = f"; {self._language_note}" if self._language_note else ""
-        return (f"A2V v1 {mode} on {describe_device(m.device)}{stride}; language "
+        runtime = f" via ONNX Runtime ({', '.join(m.onnx.providers)})" if m.onnx is not None else ""
+        return (f"A2V v1 {mode}{runtime} on {describe_device(m.device)}{stride}; language "
                 f"{self.config.a2v.language} ({m.language_dim}-d){note}")
