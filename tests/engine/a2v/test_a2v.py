@@ -160,6 +160,8 @@ def test_benchmark_command_runs_and_compares_with_the_baseline(tmp_path):
     assert bench_main(["--sizes", "64x48", "--persons", "2", "--repeats", "1", "--json", str(out)]) == 0
     report = json.loads(out.read_text())
     assert [r["persons"] for r in report["rows"]] == [2]
-    assert {"baseline_persons_per_s", "parity_persons_per_s", "fast_persons_per_s", "parity_speedup"} <= \
-        set(report["rows"][0])
-    assert report["parity_vs_baseline"]["pasta"] < 1e-4
+    assert {"baseline_persons_per_s", "parity_persons_per_s", "fast_persons_per_s", "parity_speedup",
+            "parity_onnx_persons_per_s", "fast_onnx_speedup"} <= set(report["rows"][0])
+    for mode in ("parity", "parity_onnx"):
+        assert report["vs_baseline_max_abs"][mode]["pasta"] < 1e-4
+        assert report["vs_baseline_max_abs"][mode]["visual"] < 1e-3
