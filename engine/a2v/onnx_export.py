@@ -151,6 +151,8 @@ class OnnxA2VRunner:
         options.intra_op_num_threads = int(threads) or torch.get_num_threads()
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        # No busy-waiting between ops: in the pipeline other stages (pose, tracker, render) need the cores.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = ["CPUExecutionProvider"]
         if torch.device(device).type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
             providers.insert(0, "CUDAExecutionProvider")
