@@ -128,7 +128,8 @@ def _clip_samples(frames: int, config_device: str) -> tuple[list, str]:
     samples = []
     source = open_source(str(SAMPLE_CLIP), config.source)
     try:
-        step = max(1, (source.frame_count or frames) // max(1, frames))
+        # Spread over the clip, denser than ``frames`` since some frames have nobody in view.
+        step = max(1, (source.frame_count or frames) // max(1, 3 * frames))
         for frame in source:
             if frame.index % step:
                 continue
