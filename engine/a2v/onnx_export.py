@@ -157,7 +157,12 @@ class OnnxA2VRunner:
         if torch.device(device).type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
             providers.insert(0, "CUDAExecutionProvider")
         source = model if isinstance(model, bytes) else os.fspath(model)
-        self.session = ort.InferenceSession(source, options, providers=providers)
+        try:
+            self.session = ort.InferenceSession(source, options, providers=providers)
+        except Exception as exc:  # noqa: BLE001 - onnxruntime's errors are not RuntimeError subclasses
+            name = "the exported graph" if isinstance(model, bytes) else f"ONNX model {source}"
+            raise RuntimeError(f"{name} cannot be loaded ({type(exc).__name__}: {str(exc)[:200]}); "
+                               f"write one with: python main.py export onnx OUT.onnx --dynamic") from None
         self.providers = self.session.get_providers()
         self.input_names = [i.name for i in self.session.get_inputs()]
         shape = self.session.get_inputs()[0].shape

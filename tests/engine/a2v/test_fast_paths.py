@@ -126,3 +126,10 @@ def test_compare_fast_measures_the_distance_from_parity(models):
     moved = compare_fast(fused, fast, samples)
     assert moved["max_abs_dpasta"] > 0 and moved["p90_abs_dpasta"] >= moved["median_abs_dpasta"]
     assert all(0.0 <= v <= 1.0 for v in moved["top1_agreement"].values())
+
+
+def test_missing_onnx_model_is_one_line(net, tmp_path):
+    from engine.a2v.api import A2VError
+
+    with pytest.raises(A2VError, match="cannot be loaded.*export onnx"):
+        A2V(net, None, runtime="onnx", onnx_model=tmp_path / "none.onnx")
