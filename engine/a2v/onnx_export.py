@@ -186,6 +186,11 @@ def runner_for(net: PastaNet, device: Union[str, torch.device] = "cpu", fp16: bo
     dynamic image size to a temporary file (a few seconds) and loads that."""
     if model_path is not None:
         return OnnxA2VRunner(model_path, device)
+    if fp16:
+        import onnxruntime as ort
+
+        # fp16 only pays on a GPU; without onnxruntime's CUDA provider the graph would run on the CPU.
+        fp16 = "CUDAExecutionProvider" in ort.get_available_providers()
     with tempfile.TemporaryDirectory(prefix="a2v-onnx-") as tmp:
         path = export_onnx(net, Path(tmp) / "a2v.onnx", size=(128, 96), dynamic=True, fp16=fp16)
         return OnnxA2VRunner(path, device)
