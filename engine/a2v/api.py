@@ -104,6 +104,8 @@ class A2V:
             try:
                 self.onnx = runner_for(self.net, self.device, fp16=self.fp16 and self.device.type == "cuda",
                                        model_path=onnx_model)
+            except ImportError:
+                raise A2VError("a2v.runtime onnx needs onnxruntime: pip install -r requirements.txt") from None
             except RuntimeError as exc:
                 raise A2VError(str(exc)) from None
 
