@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "engine.cli.eval",     # eval
     "engine.cli.search",   # search
     "engine.cli.extract",  # extract
+    "engine.cli.export",   # export onnx
 )
 
 

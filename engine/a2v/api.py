@@ -23,6 +23,11 @@ official *training* scale) and scales the boxes alike; on a CPU that is the leve
 of the cost. fp16 autocast is used on CUDA when ``fp16`` is true. With ``fuse_bn`` (default) inference
 runs a copy of the trunk with BatchNorm folded into the convs (same numbers up to float32 rounding).
 
+Runtimes: ``torch`` (default) or ``onnx``: the whole network exported to one ONNX graph
+(:mod:`engine.a2v.onnx_export`) and run by ONNX Runtime (same numbers within the parity tolerances; on a
+CPU its convolutions are faster, see ``python main.py bench a2v``). ``onnx_model`` = an exported file
+(``python main.py export onnx``); without it the net is exported at start.
+
 The pipeline stage around this model is :class:`engine.stages.a2v.A2VStage`.
 """
 from __future__ import annotations
@@ -48,6 +53,7 @@ from engine.a2v.parts import clip_boxes, part_boxes, repair_keypoints, skeleton_
 log = logging.getLogger(__name__)
 
 MODES = ("parity", "fast")
+RUNTIMES = ("torch", "onnx")
 
 
 class A2VError(ValueError):
@@ -70,16 +76,21 @@ class A2V:
     """The A2V model: a :class:`PastaNet` + a language matrix + pre/post-processing (module docstring)."""
 
     def __init__(self, net: PastaNet, language: Optional[np.ndarray], device: Union[str, torch.device] = "cpu",
-                 mode: str = "parity", fast_long_side: int = 512, fp16: bool = True, fuse_bn: bool = True) -> None:
+                 mode: str = "parity", fast_long_side: int = 512, fp16: bool = True, fuse_bn: bool = True,
+                 runtime: str = "torch", onnx_model: Optional[Union[str, os.PathLike]] = None) -> None:
         from engine.device import resolve_device
 
         if mode not in MODES:
             raise A2VError(f"a2v mode {mode!r}: use one of {', '.join(MODES)}")
+        if runtime not in RUNTIMES:
+            raise A2VError(f"a2v runtime {runtime!r}: use one of {', '.join(RUNTIMES)}")
         self.device = resolve_device(device)
         self.net = net.to(self.device).eval()
         # BN folded into the trunk's convs: same numbers up to float32 rounding, less CPU time.
         self.runner = fuse_for_inference(self.net) if fuse_bn else self.net
-        if fuse_bn and self.device.type == "cuda":
+        if fuse_bn:
+            # NHWC convolutions: fp16 tensor cores on CUDA; on a CPU oneDNN's NHWC kernels take ~15 % less
+            # time on the trunk than NCHW (issue 20, measured), same numbers within float32 rounding.
             self.runner.use_channels_last()
         self.language = None if language is None else np.ascontiguousarray(language, dtype=np.float32)
         if self.language is not None and self.language.shape[0] != NUM_PASTA:
@@ -91,11 +102,25 @@ class A2V:
         self.fp16 = bool(fp16)
         self.repaired_joints = 0  # NaN/inf joints treated as missing so far (warned about once)
         self.repaired_boxes = 0  # NaN/inf person boxes replaced by their keypoints' extent or the image
+        self.runtime = runtime
+        self.onnx = None
+        if runtime == "onnx":
+            from engine.a2v.onnx_export import runner_for
+
+            # The whole network (trunk + ROI features + heads) as one ONNX Runtime session; exported from
+            # this net at start (a few seconds) unless an exported file is given.
+            try:
+                self.onnx = runner_for(self.net, self.device, fp16=self.fp16 and self.device.type == "cuda",
+                                       model_path=onnx_model)
+            except ImportError:
+                raise A2VError("a2v.runtime onnx needs onnxruntime: pip install -r requirements.txt") from None
+            except RuntimeError as exc:
+                raise A2VError(str(exc)) from None
 
     @classmethod
     def from_files(cls, checkpoint: Union[str, os.PathLike, dict], language_matrix=None,
                    device: Union[str, torch.device] = "cpu", mode: str = "parity", fast_long_side: int = 512,
-                   fp16: bool = True, fuse_bn: bool = True) -> "A2V":
+                   fp16: bool = True, fuse_bn: bool = True, runtime: str = "torch") -> "A2V":
         """Build from a checkpoint (path, registered name or state dict) and a language matrix
         (path, array or name; None = ``auto``, see the module docstring)."""
         from engine.a2v.language import AUTO, load_language
@@ -104,7 +129,7 @@ class A2V:
         net.load_checkpoint(checkpoint if isinstance(checkpoint, dict) else os.fspath(checkpoint))
         matrix, choice = load_language(AUTO if language_matrix is None else language_matrix)
         model = cls(net, matrix, device=device, mode=mode, fast_long_side=fast_long_side, fp16=fp16,
-                    fuse_bn=fuse_bn)
+                    fuse_bn=fuse_bn, runtime=runtime)
         model.language_choice = choice
         return model
 
@@ -170,6 +195,11 @@ class A2V:
             human = torch.from_numpy(boxes * scale).to(self.device)
             part = torch.from_numpy(parts * scale).to(self.device)
             skel = torch.from_numpy(skeletons).to(self.device)
+            if self.onnx is not None:
+                arrays = self.onnx(tensor, human, part, skel)
+                out.update(pasta=arrays["pasta"], actions=arrays["actions"], visual=arrays["visual"])
+                out["language"] = self._language_of(arrays["pasta"])
+                return out
             result = self.runner(tensor, human, part, skel)
             # One device → host copy for all three outputs.
             packed = torch.cat([result.pasta_probs.float(), result.verb_probs.float(), result.visual.float()], 1)
@@ -177,9 +207,14 @@ class A2V:
             pasta, actions, visual = np.split(packed, [NUM_PASTA, NUM_PASTA + NUM_VERBS], axis=1)
             pasta, actions, visual = (np.ascontiguousarray(a) for a in (pasta, actions, visual))
         out.update(pasta=pasta, actions=actions, visual=visual)
-        out["language"] = (pasta @ self.language).astype(np.float32) if self.language is not None else \
-            np.zeros((n, 0), np.float32)
+        out["language"] = self._language_of(pasta)
         return out
+
+    def _language_of(self, pasta: np.ndarray) -> np.ndarray:
+        """(N, L) language vectors ``pasta @ M`` (L = 0 without a language matrix)."""
+        if self.language is None:
+            return np.zeros((pasta.shape[0], 0), np.float32)
+        return (pasta @ self.language).astype(np.float32)
 
     def infer_batch(self, images_bgr, boxes_list, keypoints_list) -> list[dict[str, np.ndarray]]:
         """Several images in as few forward passes as their sizes allow; one :meth:`infer`-style dict each.
@@ -240,8 +275,7 @@ class A2V:
             pasta, actions, visual = (np.ascontiguousarray(a) for a in
                                       np.split(mine, [NUM_PASTA, NUM_PASTA + NUM_VERBS], axis=1))
             out.update(pasta=pasta, actions=actions, visual=visual)
-            out["language"] = (pasta @ self.language).astype(np.float32) if self.language is not None else \
-                np.zeros((len(pasta), 0), np.float32)
+            out["language"] = self._language_of(pasta)
         return outs
 
     def _net(self) -> PastaNet:

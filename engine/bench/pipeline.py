@@ -68,6 +68,10 @@ def _measure(args: argparse.Namespace, emit) -> int:
     finished: list[float] = []
     rss_samples: list[tuple[int, float]] = []
     done = [0]
+    # Read while the stages are open: close() at the end of the run drops their models, after which
+    # describe() would report e.g. "A2V off" for an A2V stage that ran. Stages know what they run once
+    # built (models load in __init__).
+    descriptions = {s.name: s.describe() for s in stages}
 
     def on_frame(frame, annotated, result) -> None:
         for name, ms in result.timings.items():
@@ -97,7 +101,7 @@ def _measure(args: argparse.Namespace, emit) -> int:
     report = {
         "source": source.name, "frames": done[0], "warmup_frames": warmup, "end_to_end_fps": fps,
         "stages": table, "peak_rss_mb": peak_rss_mb(), "rss_samples_mb": rss_samples,
-        "stage_descriptions": {s.name: s.describe() for s in stages},
+        "stage_descriptions": descriptions,
     }
     if args.live:
         shown = latencies[warmup:] or latencies

@@ -77,7 +77,7 @@ class A2VStage:
         self.checkpoint_path = checkpoint
         matrix, self.language_choice = self._language(cfg.language)
         self.model = A2V(net, matrix, device=config.device, mode=cfg.mode, fast_long_side=cfg.fast_long_side,
-                         fp16=cfg.fp16)
+                         fp16=cfg.fp16, runtime=cfg.runtime)
         self._language_line = self.language_choice.summary()
         log.info("A2V language matrix: %s", self._language_line)
 
@@ -200,7 +200,8 @@ class A2VStage:
         m = self.model
         mode = "parity (full resolution)" if m.mode == "parity" else f"fast (long side {m.fast_long_side})"
         stride = f", every {self.stride} frames" if self.stride > 1 else ""
-        return f"A2V v1 {mode} on {describe_device(m.device)}{stride}; language {self._language_line}"
+        runtime = f" via ONNX Runtime ({', '.join(m.onnx.providers)})" if m.onnx is not None else ""
+        return f"A2V v1 {mode}{runtime} on {describe_device(m.device)}{stride}; language {self._language_line}"
 
     def provenance(self) -> dict:
         """This stage's section of the run's provenance record (:func:`engine.provenance.provenance`):
@@ -216,6 +217,7 @@ class A2VStage:
             section["checkpoint"] = checkpoint_record(cfg.checkpoint, self.checkpoint_path, loaded=True)
             section["language"] = {**self.language_choice.as_dict(), "summary": self._language_line}
             section["device"] = describe_device(self.model.device)
+            section["runtime"] = self.model.runtime
         else:
             section["checkpoint"] = checkpoint_record(cfg.checkpoint, None, loaded=False,
                                                       error=self.pasta_off if not cfg.enabled else None)

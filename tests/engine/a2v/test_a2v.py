@@ -164,12 +164,37 @@ def test_benchmark_command_runs_and_compares_with_the_baseline(tmp_path):
     assert bench_main(["--sizes", "64x48", "--persons", "2", "--repeats", "1", "--json", str(out)]) == 0
     report = json.loads(out.read_text())
     assert [r["persons"] for r in report["rows"]] == [2]
-    assert {"baseline_persons_per_s", "parity_persons_per_s", "fast_persons_per_s", "parity_speedup"} <= \
-        set(report["rows"][0])
-    assert report["parity_vs_baseline"]["pasta"] < 1e-4
+    assert {"baseline_persons_per_s", "parity_persons_per_s", "fast_persons_per_s", "parity_speedup",
+            "parity_onnx_persons_per_s", "fast_onnx_speedup"} <= set(report["rows"][0])
+    for mode in ("parity", "parity_onnx"):
+        assert report["vs_baseline_max_abs"][mode]["pasta"] < 1e-4
+        assert report["vs_baseline_max_abs"][mode]["visual"] < 1e-3
     row = report["rows"][0]
     for key in ("baseline_persons_per_s", "parity_persons_per_s", "fast_persons_per_s", "parity_speedup"):
         assert math.isfinite(row[key]) and row[key] > 0, (key, row)  # a median of 0 or NaN would fail here
+
+
+def test_stage_with_onnx_runtime_gives_the_torch_stage_numbers(files):
+    stages = {}
+    for runtime in ("torch", "onnx"):
+        config = Config()
+        config.device = "cpu"
+        config.a2v.checkpoint = str(files["checkpoint"])
+        config.a2v.language = str(files["language"])
+        config.a2v.mode = "parity"
+        config.a2v.runtime = runtime
+        stages[runtime] = A2VStage(config)
+    assert "ONNX Runtime (CPUExecutionProvider)" in stages["onnx"].describe()
+    assert "ONNX Runtime" not in stages["torch"].describe()
+    results = {}
+    for runtime, stage in stages.items():
+        image, result = _frame(0, [1, 2], seed=4)
+        stage(image, result)
+        results[runtime] = result.persons
+        stage.close()
+    for a, b in zip(results["torch"], results["onnx"]):
+        assert np.abs(a.pasta - b.pasta).max() <= 1e-4 and np.abs(a.actions - b.actions).max() <= 1e-4
+        assert np.abs(a.visual - b.visual).max() <= 1e-3 and a.language.shape == b.language.shape
 
 
 # -------------------------------------------------------------------------------------- batching, photos

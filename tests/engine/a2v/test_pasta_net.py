@@ -172,7 +172,7 @@ def test_network_roi_features_equal_official_style_crops(net):
 
 # ---------------------------------------------------------------------------------------------- forward
 
-def test_forward_equals_the_per_person_baseline_and_the_fused_view(net):
+def test_forward_equals_the_official_structure_baseline_and_the_fused_view(net):
     from engine.bench.a2v_baseline import baseline_forward
 
     image, human, parts, skeletons = _inputs()
