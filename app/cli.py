@@ -88,7 +88,7 @@ def run_gui(args: argparse.Namespace) -> int:
         if not done:
             return
         poll.stop()
-        window._on_frames()  # results still queued for the GUI
+        window.drain_frames()  # results still queued for the GUI
         _select_longest_seen(window)
         app.processEvents()
         if screenshot:

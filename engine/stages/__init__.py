@@ -5,26 +5,34 @@ that only needs the protocol (:mod:`engine.stages.base`) stay free of model code
 """
 from __future__ import annotations
 
+from typing import Callable, Optional
+
 from engine.config import Config
 from engine.stages.base import Stage
 
 
-def build_stages(config: Config) -> list[Stage]:
+def build_stages(config: Config, progress: Optional[Callable[[str], None]] = None) -> list[Stage]:
     """The model stages for ``config``: pose (unless ``pose.backend: none``), tracker, A2V (if enabled).
 
-    Imported lazily so the pipeline itself needs no model code.
+    Imported lazily so the pipeline itself needs no model code. ``progress(text)``, when given, is told
+    what is being loaded before each stage is built (e.g. "the pose model (pose.backend auto, device
+    cpu)"), so a window can say what takes the time.
     """
+    say = progress or (lambda text: None)
     stages: list[Stage] = []
     if config.pose.backend != "none":
         from engine.stages.pose import PoseStage
 
+        say(f"the pose model (pose.backend {config.pose.backend}, device {config.device})")
         stages.append(PoseStage(config))
     from engine.stages.tracker import TrackerStage
 
+    say("the tracker")
     stages.append(TrackerStage(config))
     if config.a2v.enabled:
         from engine.stages.a2v import A2VStage
 
+        say(f"the A2V model ({config.a2v.checkpoint}, language {config.a2v.language})")
         stages.append(A2VStage(config))
     return stages
 
