@@ -4,8 +4,11 @@ Slots, left to right: ``message`` (what just happened: opening, loading a model,
 takes the remaining width and clears itself after a while), ``rate`` (the achieved playback rate, e.g.
 "0.4× real time, A2V every 5th frame"), ``fps``, ``timings`` (ms per stage), ``pose`` (the backend),
 ``pasta`` (on, or off and why) and ``rec`` (the file being recorded). Slot widths are fixed in characters
-of the status bar's font, so the layout does not jump when a text changes, and a long text is cut with
+of the bar, so the layout does not jump when a text changes, and a long text is cut with
 "…" instead of running under its neighbour.
+
+Each slot's width is a fixed share of the bar (its stretch below), so the slots fit any window width and
+never overlap.
 """
 from __future__ import annotations
 
@@ -14,10 +17,9 @@ from typing import Optional
 from PyQt5.QtCore import Qt, QTimer
 from PyQt5.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QWidget
 
-# (slot, width in average characters; 0 = takes the remaining width)
-SLOTS: tuple[tuple[str, int], ...] = (("message", 0), ("rate", 34), ("fps", 9), ("timings", 28), ("pose", 26),
-                                      ("pasta", 28), ("rec", 22))
-MIN_MESSAGE_CHARS = 24
+# (slot, share of the bar's width)
+SLOTS: tuple[tuple[str, int], ...] = (("message", 6), ("rate", 5), ("fps", 1), ("timings", 3), ("pose", 3),
+                                      ("pasta", 3), ("rec", 2))
 
 
 class ElidedLabel(QLabel):
@@ -55,16 +57,10 @@ class StatusSlots(QWidget):
         row = QHBoxLayout(self)
         row.setContentsMargins(4, 0, 4, 0)
         row.setSpacing(10)
-        char = max(1, self.fontMetrics().averageCharWidth())
-        for name, chars in SLOTS:
+        for name, share in SLOTS:
             label = ElidedLabel(self)
             label.setObjectName(f"status_{name}")
-            if chars:
-                label.setFixedWidth(chars * char)
-                row.addWidget(label)
-            else:
-                label.setMinimumWidth(MIN_MESSAGE_CHARS * char)
-                row.addWidget(label, 1)
+            row.addWidget(label, share)
             self.labels[name] = label
         self._clear_timer = QTimer(self)
         self._clear_timer.setSingleShot(True)

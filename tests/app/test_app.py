@@ -360,7 +360,7 @@ def test_without_pasta_the_panel_says_why(qtbot, make_window, sample_clip, tmp_p
     assert window.open_source(str(sample_clip))
     wait_frames(qtbot, window, 5)
     window.panel.select_track(1)
-    assert "weights fetch a2v_v1" in window.panel.details.text()
+    assert "weights fetch a2v_v1" in window.panel.details.full_text
     assert window.panel.timeline.message.isVisible()
     assert "PaSta off" in window.status.text("pasta")
     rows = list(csv.reader(open(window.export_timeline_csv(tmp_path / "t.csv"), newline="", encoding="utf-8")))
