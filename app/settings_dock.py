@@ -16,8 +16,11 @@ import dataclasses
 import typing
 from typing import Optional
 
-from PyQt5.QtCore import QEvent, QObject, Qt, pyqtSignal
+from PyQt5.QtCore import QEvent, QObject, QPointF, Qt, pyqtSignal
+from PyQt5.QtGui import QWheelEvent
 from PyQt5.QtWidgets import (
+    QAbstractScrollArea,
+    QApplication,
     QCheckBox,
     QComboBox,
     QDockWidget,
@@ -50,17 +53,28 @@ DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:0", "cuda:1")
 
 class WheelGuard(QObject):
     """Event filter: a wheel event over a watched field without keyboard focus is not the field's; it goes
-    on to the field's parents (the scroll area scrolls)."""
+    to the scroll area around the field (which scrolls), or on to the parents when there is none."""
 
     def watch(self, editor: QWidget) -> None:
         editor.setFocusPolicy(Qt.StrongFocus)  # not Qt.WheelFocus: the wheel must not focus it either
         editor.installEventFilter(self)
 
     def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt name
-        if event.type() == QEvent.Wheel and isinstance(obj, QWidget) and not obj.hasFocus():
-            event.ignore()  # ignored + filtered: Qt hands the event to the parent widgets
+        if event.type() != QEvent.Wheel or not isinstance(obj, QWidget) or obj.hasFocus():
+            return False
+        area = obj.parentWidget()
+        while area is not None and not isinstance(area, QAbstractScrollArea):
+            area = area.parentWidget()
+        if area is None:
+            event.ignore()  # ignored + filtered: Qt hands a real (spontaneous) wheel event to the parents
             return True
-        return False
+        # Handed to the scroll area ourselves: Qt does not pass synthesized wheel events on to parents.
+        viewport = area.viewport()
+        position = viewport.mapFromGlobal(obj.mapToGlobal(event.position().toPoint()))
+        forwarded = QWheelEvent(QPointF(position), event.globalPosition(), event.pixelDelta(), event.angleDelta(),
+                                event.buttons(), event.modifiers(), event.phase(), event.inverted())
+        QApplication.sendEvent(viewport, forwarded)
+        return True
 
 
 class SettingsDock(QDockWidget):

@@ -62,6 +62,8 @@ class StatusSlots(QWidget):
             label.setObjectName(f"status_{name}")
             row.addWidget(label, share)
             self.labels[name] = label
+        fps = self.labels["fps"]  # the short slot always shows its whole number
+        fps.setMinimumWidth(fps.fontMetrics().horizontalAdvance("999.9 fps") + 8)
         self._clear_timer = QTimer(self)
         self._clear_timer.setSingleShot(True)
         self._clear_timer.timeout.connect(lambda: self.set("message", ""))
