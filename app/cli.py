@@ -63,6 +63,12 @@ def run_gui(args: argparse.Namespace) -> int:
                                "gui), or use --screenshot FILE.png (works headless)")
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
+    if config.a2v.enabled:
+        # Before any window is shown: loading triton's native library (torchvision → torch._dynamo →
+        # triton, for the A2V trunk) after Qt's X11 platform has shown a window crashes the process
+        # (segfault in libtriton; seen under Xvfb with Mesa). Loaded first, both work.
+        import torchvision.models  # noqa: F401
+
     from PyQt5.QtCore import QTimer
     from PyQt5.QtWidgets import QApplication
 

@@ -100,6 +100,7 @@ class MainWindow(QMainWindow):
         self._loading_since = 0.0
         # (wall clock, media time, stages that carried) per frame received, for the achieved rate
         self._rate_samples: collections.deque = collections.deque(maxlen=600)
+        self._stage_ms: dict[str, float] = {}  # the last computed (not carried) milliseconds per stage
 
         self.banner = ErrorBanner()
         self.view = VideoView()
@@ -320,7 +321,7 @@ class MainWindow(QMainWindow):
             self.frames_received = 0
         self._apply_speed()
         source = self.session.source
-        self.setWindowTitle(f"a2v — {source.name}")
+        self.setWindowTitle(f"a2v — {source.name} — A2V weights: {Path(str(self.config.a2v.checkpoint)).name}")
         self.status.show_message("; ".join(self.session.stage_descriptions), 10000)
         self._rate_samples.clear()
         self._update_transport()
@@ -467,7 +468,11 @@ class MainWindow(QMainWindow):
         samples = self._rate_samples
         if samples and not (0.0 < result.timestamp - samples[-1][1] < 1.0):
             samples.clear()  # a seek or a replay: the rate starts again
-        samples.append((now, float(result.timestamp), tuple(result.info.get("carried", ()))))
+        carried = tuple(result.info.get("carried", ()))
+        samples.append((now, float(result.timestamp), carried))
+        for name, ms in result.timings.items():  # a carried stage's ~0 ms is not what the stage costs
+            if name not in carried:
+                self._stage_ms[name] = ms
 
     def rate_text(self) -> str:
         """The achieved playback rate over the last seconds, e.g. "0.4× real time, A2V every 5th frame"."""
@@ -476,14 +481,17 @@ class MainWindow(QMainWindow):
             return ""
         if source.is_live:
             return f"live, {int(pipe.dropped)} frames dropped" if pipe.dropped else "live"
-        if pipe.paused or pipe.at_end or not pipe.running:
-            return "paused" if pipe.running and pipe.paused else ""
-        now = time.monotonic()
-        samples = [s for s in self._rate_samples if now - s[0] <= RATE_WINDOW_S]
+        if pipe.running and pipe.paused and not pipe.at_end:
+            return "paused"
+        ended = pipe.at_end or not pipe.running
+        last = self._rate_samples[-1][0] if self._rate_samples else time.monotonic()
+        samples = [s for s in self._rate_samples if last - s[0] <= RATE_WINDOW_S]
         if len(samples) < 2 or samples[-1][0] - samples[0][0] < 0.5:
-            return "measuring the rate…"
+            return "" if ended else "measuring the rate…"
         rate = (samples[-1][1] - samples[0][1]) / max(samples[-1][0] - samples[0][0], 1e-6)
         parts = [f"{rate:.1f}× real time" if self.speed is not None else f"max: {rate:.1f}× real time, every frame"]
+        if ended:
+            parts[0] = "at the end: " + parts[0]
         counts = collections.Counter(name for s in samples for name in s[2])
         for name, carried in sorted(counts.items()):
             ran = len(samples) - carried
@@ -530,11 +538,12 @@ class MainWindow(QMainWindow):
         info = result.info
         dropped = int(info.get("dropped", 0))
         status.set("fps", f"{float(info.get('fps', 0.0)):.1f} fps")
-        stage_ms = " · ".join(f"{name} {ms:.0f}" for name, ms in result.timings.items())
+        stage_ms = " · ".join(f"{name} {self._stage_ms.get(name, ms):.0f}" for name, ms in result.timings.items())
         status.set("timings", (f"{stage_ms} ms" if stage_ms else "") + (f", dropped {dropped}" if dropped else ""))
         status.set("pose", f"pose: {info.get('pose_backend', 'none')}")
         pasta_off = info.get("pasta_off")
-        status.set("pasta", f"PaSta off: {pasta_off}" if pasta_off else "PaSta on",
+        checkpoint = Path(str(self.config.a2v.checkpoint)).name  # which weights: a random-weight file says so
+        status.set("pasta", f"PaSta off: {pasta_off}" if pasta_off else f"PaSta: {checkpoint}",
                    "color: #b35c00;" if pasta_off else "")
 
     def _on_view_clicked(self, x: float, y: float) -> None:

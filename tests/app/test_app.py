@@ -12,9 +12,7 @@ pytest.importorskip("pytestqt")
 
 from PyQt5.QtCore import Qt  # noqa: E402
 
-from app.main_window import MainWindow  # noqa: E402
 from app.source_dialog import SourceDialog  # noqa: E402
-from engine.config import load_config  # noqa: E402
 from engine.types import Person  # noqa: E402
 
 REAL_PIPELINE = importlib.util.find_spec("engine.stages.tracker") is not None
@@ -66,24 +64,6 @@ def real_stages_fast(config):
     apply_override(config, "pose.backend=mediapipe")
     apply_override(config, "device=cpu")
     return build_stages(config)
-
-
-@pytest.fixture
-def make_window(qtbot, tmp_path):
-    windows = []
-
-    def make(factory=fake_stages, **overrides):
-        config = load_config(overrides=[f"{k}={v}" for k, v in overrides.items()])
-        window = MainWindow(config, stages_factory=factory, run_root=tmp_path / "runs")
-        qtbot.addWidget(window)
-        window.resize(1200, 800)
-        window.show()
-        windows.append(window)
-        return window
-
-    yield make
-    for window in windows:
-        window.shutdown(timeout=2.0)
 
 
 def wait_frames(qtbot, window, count, timeout=20000):
@@ -140,7 +120,7 @@ def test_play_sample_select_person_and_export_timeline(qtbot, make_window, sampl
     assert window.panel.vector_map.points.keys() == {1, 2}
     assert window.view.frames_shown > 0
     status = " ".join(window.status.text(slot) for slot in window.status.labels)
-    assert "fps" in status and "pose: fake" in status and "PaSta on" in status
+    assert "fps" in status and "pose: fake" in status and "PaSta: a2v_v1" in status
 
 
 @pytest.mark.skipif(not REAL_PIPELINE, reason="engine.stages.tracker (TrackerStage) has not landed yet")

@@ -14,7 +14,7 @@ from PyQt5.QtWidgets import QApplication  # noqa: E402
 
 from engine.render.colors import group_color  # noqa: E402
 from engine.types import Person  # noqa: E402
-from tests.app.test_app import fake_stages, make_window, settle, wait_frames, wait_index  # noqa: E402,F401
+from tests.app.test_app import settle, wait_frames, wait_index  # noqa: E402
 
 
 class FakeDetections:
@@ -81,11 +81,9 @@ def test_ids_stay_the_same_after_a_seek_back_a_replay_and_a_restart(qtbot, make_
     assert sorted(p.track_id for p in window.last_result.persons) == [1, 2]
     window.pause()
     settle(qtbot, window)
-    window.restart_pipeline()                             # new stages (a restart after a setting change)
-    qtbot.waitUntil(lambda: not window.opening and window.pipeline is not None and window.pipeline.running,
-                    timeout=10000)
     here = window.last_result.index
-    qtbot.waitUntil(lambda: window.last_result.index == here + 1, timeout=10000)
+    window.restart_pipeline()                             # new stages (a restart after a setting change)
+    qtbot.waitUntil(lambda: not window.opening and window.last_result.index == here + 1, timeout=30000)
     assert ids_at(window, here + 1) == [1, 2]
     window.drain_frames()
     window.panel.refresh(force=True)
@@ -238,7 +236,7 @@ def test_status_slots_never_overlap_and_long_texts_are_elided_with_a_tooltip(qtb
                                "(120 frames, h264)")
     window.pause()
     settle(qtbot, window)
-    window._timer.stop()                                  # the 10 Hz refresh would put "PaSta on" back
+    window._timer.stop()                                  # the 10 Hz refresh would put "PaSta: …" back
     window._update_status()
     window.status.set("pasta", long)
     qtbot.wait(50)
