@@ -489,9 +489,10 @@ class MainWindow(QMainWindow):
         if len(samples) < 2 or samples[-1][0] - samples[0][0] < 0.5:
             return "" if ended else "measuring the rate…"
         rate = (samples[-1][1] - samples[0][1]) / max(samples[-1][0] - samples[0][0], 1e-6)
-        parts = [f"{rate:.1f}× real time" if self.speed is not None else f"max: {rate:.1f}× real time, every frame"]
+        shown = f"{rate:.2f}" if rate < 0.095 else f"{rate:.1f}"  # a slow machine's 0.06× is not "0.0×"
+        parts = [f"{shown}× real time" if self.speed is not None else f"max speed: {shown}× real time, every frame"]
         if ended:
-            parts[0] = "at the end: " + parts[0]
+            parts[0] = "end: " + parts[0]
         counts = collections.Counter(name for s in samples for name in s[2])
         for name, carried in sorted(counts.items()):
             ran = len(samples) - carried

@@ -75,7 +75,7 @@ class ActionBars(pg.PlotWidget):
             probs = np.asarray(actions, np.float32).copy()
             probs[self.vocab.action_no_interaction] = -1.0  # "no interaction" is not an action to list
             for index in np.argsort(-probs)[:k]:
-                self.shown.append((self.vocab.actions[int(index)], float(probs[index])))
+                self.shown.append((self.vocab.actions[int(index)].replace("_", " "), float(probs[index])))
         ys = np.arange(len(self.shown), dtype=float)
         self.bars.setOpts(x0=np.zeros(len(ys)), y=ys, height=0.7, width=[p for _, p in self.shown])
         place_labels(self, self.labels, [(f"{name} {prob:.2f}", (255, 255, 255), 0.01, y)

@@ -18,7 +18,7 @@ from PyQt5.QtCore import Qt, QTimer
 from PyQt5.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QWidget
 
 # (slot, share of the bar's width)
-SLOTS: tuple[tuple[str, int], ...] = (("message", 5), ("rate", 5), ("fps", 1), ("timings", 3), ("pose", 3),
+SLOTS: tuple[tuple[str, int], ...] = (("message", 4), ("rate", 6), ("fps", 1), ("timings", 3), ("pose", 3),
                                       ("pasta", 4), ("rec", 2))
 
 

@@ -9,7 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python}
-FRAMES=${FRAMES:-125}
+FRAMES=${FRAMES:-125}           # no weights: at 1× (real time), so the status bar shows the achieved rate
+RANDOM_FRAMES=${RANDOM_FRAMES:-125} # random weights: at "max" (A2V on every frame), so every label is there
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export A2V_HOME="$work/home"   # an empty weights cache: "no weights" really has none
@@ -24,15 +25,14 @@ from engine.a2v.net import PastaNet, save_checkpoint
 torch.manual_seed(0)
 save_checkpoint(PastaNet(), sys.argv[1], note="RANDOM WEIGHTS: untrained, for screenshots only")
 PY
-shoot() {  # shoot OUTPUT.png [--set key=value ...]
+shoot() {  # shoot OUTPUT.png [gui options ...]
     local out=$1
     shift
     local try
     for try in 1 2; do  # a second try: a native crash (seen once in torch + mediapipe start-up) is no picture
         rm -f "$work/shot.png"
         xvfb-run -a -s "-screen 0 1920x1080x24" "$PYTHON" -X faulthandler main.py gui \
-            --source assets/sample/bikes.mp4 --screenshot "$work/shot.png" --quit-after-frames "$FRAMES" \
-            --set device=cpu "$@" || true
+            --source assets/sample/bikes.mp4 --screenshot "$work/shot.png" --set device=cpu "$@" || true
         [ -s "$work/shot.png" ] && break
     done
     [ -s "$work/shot.png" ] || { echo "docs/screenshots.sh: no screenshot for $out" >&2; exit 1; }
@@ -42,10 +42,12 @@ import sys
 
 from PIL import Image
 
-Image.open(sys.argv[1]).convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT).save(sys.argv[2],
-                                                                                           optimize=True)
+# (octree keeps the flat UI colours exact: the legend and the timeline rows)
+Image.open(sys.argv[1]).convert("RGB").quantize(256, method=Image.Quantize.FASTOCTREE).save(sys.argv[2],
+                                                                                            optimize=True)
 PY
     echo "docs/screenshots.sh: wrote $out ($(du -k "$out" | cut -f1) KB)"
 }
-shoot docs/gui_screenshot.png
-shoot docs/gui_random_weights.png --set "a2v.checkpoint=$random_ckpt"
+shoot docs/gui_screenshot.png --quit-after-frames "$FRAMES"
+shoot docs/gui_random_weights.png --quit-after-frames "$RANDOM_FRAMES" --speed max \
+    --set "a2v.checkpoint=$random_ckpt"
