@@ -73,7 +73,7 @@ def run_gui(args: argparse.Namespace) -> int:
         # (segfault in libtriton; seen under Xvfb with Mesa). Loaded first, both work.
         import torchvision.models  # noqa: F401
 
-    from PyQt5.QtCore import QTimer
+    from PyQt5.QtCore import QEventLoop, QTimer
     from PyQt5.QtWidgets import QApplication
 
     from app.main_window import MainWindow
@@ -114,12 +114,15 @@ def run_gui(args: argparse.Namespace) -> int:
             print(f"a2v: error shown in the window: {window.last_error}", file=sys.stderr)
             outcome["code"] = 1
         window.close()
-        app.quit()
+        loop.quit()
 
+    # A local event loop, not app.exec_()/app.quit(): quitting the application would leave Qt's event
+    # loops closed for good in this process (later windows, e.g. in tests, would get no more events).
+    loop = QEventLoop()
     poll = QTimer()
     poll.timeout.connect(finish_when_done)
     poll.start(POLL_MS)
-    app.exec_()
+    loop.exec_()
     return outcome["code"]
 
 
