@@ -9,7 +9,6 @@ a banner above the video with the fix; ``last_error`` holds the text. The window
 """
 from __future__ import annotations
 
-import collections
 import logging
 import threading
 import time
@@ -32,6 +31,7 @@ from app.bridge import FrameBridge
 from app.history import PersonHistory
 from app.legend import PartLegend
 from app.person_panel import PersonPanel
+from app.playback_rate import PlaybackRate
 from app.session import RunSession
 from app.settings_dock import SettingsDock
 from app.status_bar import StatusSlots
@@ -45,15 +45,8 @@ from engine.types import FrameResult
 log = logging.getLogger(__name__)
 
 REFRESH_MS = 100           # side panel and status bar: ~10 Hz
-RATE_WINDOW_S = 3.0        # the achieved playback rate is measured over this much wall time
-STAGE_NAMES = {"a2v": "A2V", "pose": "pose"}
 # Errors a user can fix (bad input, missing weights, bad setting): shown in the banner, never a crash.
 USER_ERRORS = (ValueError, RuntimeError, OSError, LookupError, ImportError)
-
-
-def _ordinal(n: int) -> str:
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
 
 
 class MainWindow(QMainWindow):
@@ -98,9 +91,7 @@ class MainWindow(QMainWindow):
         self.loading.connect(self._on_loading, Qt.QueuedConnection)
         self._loading_text = ""
         self._loading_since = 0.0
-        # (wall clock, media time, stages that carried) per frame received, for the achieved rate
-        self._rate_samples: collections.deque = collections.deque(maxlen=600)
-        self._stage_ms: dict[str, float] = {}  # the last computed (not carried) milliseconds per stage
+        self.rate = PlaybackRate()
 
         self.banner = ErrorBanner()
         self.view = VideoView()
@@ -323,7 +314,7 @@ class MainWindow(QMainWindow):
         source = self.session.source
         self.setWindowTitle(f"a2v — {source.name} — A2V weights: {Path(str(self.config.a2v.checkpoint)).name}")
         self.status.show_message("; ".join(self.session.stage_descriptions), 10000)
-        self._rate_samples.clear()
+        self.rate.clear()
         self._update_transport()
         return True
 
@@ -420,7 +411,7 @@ class MainWindow(QMainWindow):
     def set_speed(self, speed: Optional[float]) -> None:
         """Playback speed of file sources: a factor of the file's frame rate, or None = as fast as possible."""
         self.speed = speed
-        self._rate_samples.clear()
+        self.rate.clear()
         self._apply_speed()
 
     def _apply_speed(self) -> None:
@@ -453,7 +444,7 @@ class MainWindow(QMainWindow):
         now = time.monotonic()
         for result in results:
             self.history.update(result, frame if latest is not None and result is latest[2] else None)
-            self._note_rate(now, result)
+            self.rate.note(now, result)
         self.frames_received += len(results)
         if latest is not None:
             frame, annotated, result = latest
@@ -464,42 +455,9 @@ class MainWindow(QMainWindow):
         self.panel.mark_dirty(self.history.last_frame, results)
         return len(results)
 
-    def _note_rate(self, now: float, result: FrameResult) -> None:
-        samples = self._rate_samples
-        if samples and not (0.0 < result.timestamp - samples[-1][1] < 1.0):
-            samples.clear()  # a seek or a replay: the rate starts again
-        carried = tuple(result.info.get("carried", ()))
-        samples.append((now, float(result.timestamp), carried))
-        for name, ms in result.timings.items():  # a carried stage's ~0 ms is not what the stage costs
-            if name not in carried:
-                self._stage_ms[name] = ms
-
     def rate_text(self) -> str:
-        """The achieved playback rate over the last seconds, e.g. "0.4× real time, A2V every 5th frame"."""
-        pipe, source = self.pipeline, self.session.source
-        if pipe is None or source is None:
-            return ""
-        if source.is_live:
-            return f"live, {int(pipe.dropped)} frames dropped" if pipe.dropped else "live"
-        if pipe.running and pipe.paused and not pipe.at_end:
-            return "paused"
-        ended = pipe.at_end or not pipe.running
-        last = self._rate_samples[-1][0] if self._rate_samples else time.monotonic()
-        samples = [s for s in self._rate_samples if last - s[0] <= RATE_WINDOW_S]
-        if len(samples) < 2 or samples[-1][0] - samples[0][0] < 0.5:
-            return "" if ended else "measuring the rate…"
-        rate = (samples[-1][1] - samples[0][1]) / max(samples[-1][0] - samples[0][0], 1e-6)
-        shown = f"{rate:.2f}" if rate < 0.095 else f"{rate:.1f}"  # a slow machine's 0.06× is not "0.0×"
-        parts = [f"{shown}× real time" if self.speed is not None else f"max speed: {shown}× real time, every frame"]
-        if ended:
-            parts[0] = "end: " + parts[0]
-        counts = collections.Counter(name for s in samples for name in s[2])
-        for name, carried in sorted(counts.items()):
-            ran = len(samples) - carried
-            every = round(len(samples) / ran) if ran else len(samples)
-            if every > 1:
-                parts.append(f"{STAGE_NAMES.get(name, name)} every {_ordinal(every)} frame")
-        return ", ".join(parts)
+        """The achieved playback rate, e.g. "0.4× real time, A2V every 5th frame" (:mod:`app.playback_rate`)."""
+        return self.rate.text(self.pipeline, self.session.source, self.speed)
 
     def _tick(self) -> None:
         """10 Hz: redraw the panel and status bar if needed; notice the end of the run."""
@@ -539,7 +497,7 @@ class MainWindow(QMainWindow):
         info = result.info
         dropped = int(info.get("dropped", 0))
         status.set("fps", f"{float(info.get('fps', 0.0)):.1f} fps")
-        stage_ms = " · ".join(f"{name} {self._stage_ms.get(name, ms):.0f}" for name, ms in result.timings.items())
+        stage_ms = " · ".join(f"{name} {self.rate.stage_ms.get(name, ms):.0f}" for name, ms in result.timings.items())
         status.set("timings", (f"{stage_ms} ms" if stage_ms else "") + (f", dropped {dropped}" if dropped else ""))
         status.set("pose", f"pose: {info.get('pose_backend', 'none')}")
         pasta_off = info.get("pasta_off")

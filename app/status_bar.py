@@ -66,7 +66,9 @@ class StatusSlots(QWidget):
         fps.setMinimumWidth(fps.fontMetrics().horizontalAdvance("999.9 fps") + 8)
         self._clear_timer = QTimer(self)
         self._clear_timer.setSingleShot(True)
-        self._clear_timer.timeout.connect(lambda: self.set("message", ""))
+        # A bound method, not a lambda: Qt then drops the connection with this widget (a lambda could run
+        # after the widget was deleted, when a window closes with a message still timing out).
+        self._clear_timer.timeout.connect(self.clear_message)
 
     def set(self, slot: str, text: str, style: str = "") -> None:
         label = self.labels[slot]
@@ -87,4 +89,5 @@ class StatusSlots(QWidget):
             self._clear_timer.stop()
 
     def clear_message(self) -> None:
-        self.show_message("")
+        self._clear_timer.stop()
+        self.set("message", "")

@@ -297,11 +297,11 @@ class TimelinePanel(QWidget):
         self.all_states_button = QPushButton("All states…")
         self.all_states_button.setToolTip(f"all {len(vocab.pasta)} PaSta states' probabilities over time, "
                                           "in their own window")
-        self.all_states_button.clicked.connect(lambda: self._show_window(self.pasta_window))
+        self.all_states_button.clicked.connect(self.show_all_states)
         self.all_actions_button = QPushButton("All actions…")
         self.all_actions_button.setToolTip(f"all {len(vocab.actions)} actions' probabilities over time, "
                                            "in their own window")
-        self.all_actions_button.clicked.connect(lambda: self._show_window(self.action_window))
+        self.all_actions_button.clicked.connect(self.show_all_actions)
         self.csv_button = QPushButton("CSV…")
         self.csv_button.setToolTip("export every frame of this person: the 93 state and 157 action "
                                    "probabilities, and the rows shown here")
@@ -321,9 +321,15 @@ class TimelinePanel(QWidget):
         layout.addLayout(buttons)
         layout.addStretch(1)
 
-    def _show_window(self, window: HeatmapWindow) -> None:
-        window.show()
-        window.raise_()
+    def show_all_states(self) -> None:
+        """The 93-state heatmap in its own window."""
+        self.pasta_window.show()
+        self.pasta_window.raise_()
+
+    def show_all_actions(self) -> None:
+        """The 157-action heatmap in its own window."""
+        self.action_window.show()
+        self.action_window.raise_()
 
     def set_title(self, text: str) -> None:
         self.title.set_full_text(text)
