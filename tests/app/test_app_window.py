@@ -308,7 +308,7 @@ def test_timeline_rows_per_part_with_hover_and_the_full_heatmap_one_click_away(q
     QApplication.sendEvent(parts, QMouseEvent(QEvent.MouseMove, QPointF(x, y), Qt.NoButton, Qt.NoButton,
                                               Qt.NoModifier))
     expected = (f"frame {frames[column]} · {times[column]:.2f} s · hand: "
-                f"{vocab.pasta[band.start + best]} {pasta[column, band.start + best]:.2f}")
+                f"{vocab.pasta[band.start + best].replace('_', ' ')} {pasta[column, band.start + best]:.2f}")
     assert timeline.hover.text() == expected
     # The full 93-row heatmap is one click away, in its own window.
     assert not timeline.pasta_window.isVisible()
