@@ -17,6 +17,7 @@ from engine.paths import SAMPLE_CLIP
 WINDOW_SIZE = (1600, 1000)
 POLL_MS = 50
 SCREENSHOT_FRAMES = 100  # --screenshot without --quit-after-frames (a live source never ends by itself)
+SPEED_CHOICES = (("0.25", 0.25), ("0.5", 0.5), ("1", 1.0), ("2", 2.0), ("4", 4.0), ("max", None))
 
 
 def register_cli(subparsers) -> None:
@@ -33,6 +34,9 @@ def register_cli(subparsers) -> None:
     parser.add_argument("--quit-after-frames", type=int, metavar="N",
                         help="process N frames, then exit (with --screenshot: save it first; default there "
                              f"{SCREENSHOT_FRAMES})")
+    parser.add_argument("--speed", choices=[text for text, _ in SPEED_CHOICES], default="1",
+                        help="playback speed of a file: 1 = real time (slow stages skip frames), max = every "
+                             "frame as fast as the stages go (default 1)")
     add_config_arguments(parser)
     parser.set_defaults(func=run_gui)
 
@@ -63,15 +67,24 @@ def run_gui(args: argparse.Namespace) -> int:
                                "gui), or use --screenshot FILE.png (works headless)")
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
-    from PyQt5.QtCore import QTimer
+    if config.a2v.enabled:
+        # Before any window is shown: loading triton's native library (torchvision → torch._dynamo →
+        # triton, for the A2V trunk) after Qt's X11 platform has shown a window crashes the process
+        # (segfault in libtriton; seen under Xvfb with Mesa). Loaded first, both work.
+        import torchvision.models  # noqa: F401
+
+    from PyQt5.QtCore import QEventLoop, QTimer
     from PyQt5.QtWidgets import QApplication
 
     from app.main_window import MainWindow
+    from app.transport import SPEEDS
 
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "a2v"])
     app.setApplicationName("a2v")
     window = MainWindow(config)
     window.resize(*WINDOW_SIZE)
+    speed = dict(SPEED_CHOICES)[getattr(args, "speed", None) or "1"]
+    window.speed_combo.setCurrentIndex([value for _, value in SPEEDS].index(speed))  # also sets window.speed
     window.show()
     source = getattr(args, "source", None) or str(SAMPLE_CLIP)
     if not (screenshot or quit_after):
@@ -88,7 +101,7 @@ def run_gui(args: argparse.Namespace) -> int:
         if not done:
             return
         poll.stop()
-        window._on_frames()  # results still queued for the GUI
+        window.drain_frames()  # results still queued for the GUI
         _select_longest_seen(window)
         app.processEvents()
         if screenshot:
@@ -101,17 +114,23 @@ def run_gui(args: argparse.Namespace) -> int:
             # The CLI policy (engine/cli/common.py): one line, exit 2; the screenshot shows it too.
             outcome["code"] = print_error(f"{window.last_error} (shown in the window)")
         window.close()
-        app.quit()
+        loop.quit()
 
+    # A local event loop, not app.exec_()/app.quit(): quitting the application would leave Qt's event
+    # loops closed for good in this process (later windows, e.g. in tests, would get no more events).
+    loop = QEventLoop()
     poll = QTimer()
     poll.timeout.connect(finish_when_done)
     poll.start(POLL_MS)
-    app.exec_()
+    loop.exec_()
     return outcome["code"]
 
 
 def _select_longest_seen(window) -> None:
+    """Select the person seen longest, preferring those in the last frame (the one the screenshot shows)."""
     tracks = list(window.history.tracks.values())
+    in_view = set(window.history.current_ids)
     if tracks and window.panel.selected_track is None:
-        window.panel.select_track(max(tracks, key=lambda t: t.frames_seen).track_id)
+        best = max(tracks, key=lambda t: (t.track_id in in_view, t.frames_seen))
+        window.panel.select_track(best.track_id)
     window.panel.refresh(force=True)

@@ -80,7 +80,7 @@ def _measure(args: argparse.Namespace, emit) -> int:
                              image_size=(width, height), persons=base.persons)
         on_frame(frame, annotated, result)
         start = time.perf_counter()
-        window._on_frames()
+        window.drain_frames()
         take_ms.append((time.perf_counter() - start) * 1000.0)
         if i % 3 == 0:  # the window refreshes at 10 Hz, i.e. every ~3 frames at 30 fps
             start = time.perf_counter()

@@ -49,8 +49,11 @@ class TrackHistory:
 
     @property
     def seconds_seen(self) -> float:
-        """Media time from the first to the last frame the track was seen."""
-        return max(0.0, self.last_time - self.first_time)
+        """Media time from the earliest to the latest frame the track was seen in."""
+        if not self.entries:
+            return 0.0
+        times = [e.time for e in self.entries.values()]
+        return max(0.0, max(times) - min(times))
 
     @property
     def frames(self) -> list[int]:
@@ -106,7 +109,11 @@ class PersonHistory:
                 self.tracks[person.track_id] = track
             self.tracks.move_to_end(person.track_id)
             track.last_time, track.last_frame = float(result.timestamp), result.index
-            track.frames_seen += 1
+            # Seen again after a seek back: the span grows to include it, and the frame is counted once.
+            track.first_time = min(track.first_time, float(result.timestamp))
+            track.first_frame = min(track.first_frame, result.index)
+            if result.index not in track.entries:
+                track.frames_seen += 1
             track.latest = person
             entry = FrameEntry(result.index, float(result.timestamp), _f32(person.pasta), _f32(person.actions),
                                int(person.pasta_age))
@@ -143,26 +150,48 @@ class PersonHistory:
                 pasta[index - lo] = entry.pasta
         return frames, pasta
 
+    def series(self, track_id: int, max_span: Optional[int] = None):
+        """Like :meth:`timeline`, with times and actions: ``(frames (T,) int64, times (T,) float64 s,
+        pasta (T, 93), actions (T, 157))`` float32, NaN where the track was not seen or had no PaSta."""
+        frames, pasta = self.timeline(track_id, max_span)
+        track = self.tracks.get(track_id)
+        times = np.full(len(frames), np.nan)
+        width = 157
+        if track is not None:
+            width = next((e.actions.shape[0] for e in track.entries.values() if e.actions is not None), 157)
+        actions = np.full((len(frames), width), np.nan, np.float32)
+        if len(frames):
+            lo, hi = int(frames[0]), int(frames[-1])
+            for index, entry in track.entries.items():
+                if lo <= index <= hi:
+                    times[index - lo] = entry.time
+                    if entry.actions is not None:
+                        actions[index - lo] = entry.actions
+        return frames, times, pasta, actions
+
     def export_csv(self, track_id: int, path: str | Path, vocab) -> Path:
         """Write one row per kept frame of ``track_id`` (in frame order) to ``path``.
 
         Columns: ``frame``, ``time`` (s), ``pasta_age`` (frames), then the 93 PaSta probabilities named
-        ``"<group>: <state>"`` and the 157 action probabilities named ``"action: <name>"``; empty cells
-        where the frame had no PaSta.
+        ``"<group>: <state>"`` and the 157 action probabilities named ``"action: <name>"``, then what the
+        timeline rows show: ``"top <group>"`` (each part's most likely state) and ``"top action"``; empty
+        cells where the frame had no PaSta.
         """
         track = self.tracks.get(track_id)
         if track is None:
             raise KeyError(f"track {track_id} is not in the history")
         path = Path(path)
         header = (["frame", "time", "pasta_age"] + [vocab.pasta_label(i) for i in range(len(vocab.pasta))]
-                  + [f"action: {name}" for name in vocab.actions])
+                  + [f"action: {name}" for name in vocab.actions]
+                  + [f"top {group}" for group in vocab.groups] + ["top action"])
         with open(path, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             writer.writerow(header)
             for entry in sorted(track.entries.values(), key=lambda e: e.frame):
                 pasta = _cells(entry.pasta, len(vocab.pasta))
                 actions = _cells(entry.actions, len(vocab.actions))
-                writer.writerow([entry.frame, f"{entry.time:.4f}", entry.pasta_age] + pasta + actions)
+                writer.writerow([entry.frame, f"{entry.time:.4f}", entry.pasta_age] + pasta + actions
+                                + _tops(entry, vocab))
         return path
 
 
@@ -174,3 +203,16 @@ def _cells(values: Optional[np.ndarray], width: int) -> list[str]:
     if values is None:
         return [""] * width
     return [f"{float(v):.4f}" for v in values]
+
+
+def _tops(entry: FrameEntry, vocab) -> list[str]:
+    """Each part's most likely state and the most likely action other than no_interaction ("" = none)."""
+    if entry.pasta is None:
+        tops = [""] * len(vocab.groups)
+    else:
+        tops = [vocab.pasta[band.start + int(np.argmax(entry.pasta[band]))] for band in vocab.group_slices]
+    if entry.actions is None:
+        return tops + [""]
+    actions = np.asarray(entry.actions, np.float32).copy()
+    actions[vocab.action_no_interaction] = -1.0
+    return tops + [vocab.actions[int(np.argmax(actions))]]

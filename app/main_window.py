@@ -18,25 +18,24 @@ from typing import Callable, Optional
 from PyQt5.QtCore import Qt, QTimer, pyqtSignal
 from PyQt5.QtWidgets import (
     QAction,
-    QComboBox,
     QDockWidget,
     QFileDialog,
-    QFrame,
-    QHBoxLayout,
-    QLabel,
     QMainWindow,
-    QPushButton,
     QSlider,
-    QStyle,
     QVBoxLayout,
     QWidget,
 )
 
+from app.banner import ErrorBanner, fix_for_pipeline_error
 from app.bridge import FrameBridge
 from app.history import PersonHistory
+from app.legend import PartLegend
 from app.person_panel import PersonPanel
+from app.playback_rate import PlaybackRate
 from app.session import RunSession
 from app.settings_dock import SettingsDock
+from app.status_bar import StatusSlots
+from app.transport import TransportBar
 from app.video_view import VideoView
 from engine.config import Config, ConfigError, apply_override
 from engine.cvcompat import cv2  # noqa: F401 - first, so OpenCV cannot break PyQt5's plugin path
@@ -46,46 +45,13 @@ from engine.types import FrameResult
 log = logging.getLogger(__name__)
 
 REFRESH_MS = 100           # side panel and status bar: ~10 Hz
-SPEEDS = (("0.25×", 0.25), ("0.5×", 0.5), ("1×", 1.0), ("2×", 2.0), ("4×", 4.0), ("max", None))
 # Errors a user can fix (bad input, missing weights, bad setting): shown in the banner, never a crash.
 USER_ERRORS = (ValueError, RuntimeError, OSError, LookupError, ImportError)
 
 
-class ErrorBanner(QFrame):
-    """A non-modal message strip above the video: the error and its fix, with a Dismiss button."""
-
-    def __init__(self, parent: Optional[QWidget] = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("error_banner")
-        self.setStyleSheet("#error_banner { background: #fde2e1; border: 1px solid #d9534f; }"
-                           "QLabel { color: #611a15; }")
-        self.label = QLabel("")
-        self.label.setWordWrap(True)
-        self.label.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        dismiss = QPushButton("Dismiss")
-        dismiss.clicked.connect(self.hide)
-        row = QHBoxLayout(self)
-        row.setContentsMargins(8, 4, 8, 4)
-        row.addWidget(self.label, 1)
-        row.addWidget(dismiss)
-        self.hide()
-
-    def show_message(self, text: str) -> None:
-        self.label.setText(text)
-        self.show()
-
-
-def _fix_for_pipeline_error(exc: BaseException) -> str:
-    stage = getattr(exc, "stage", "")
-    if stage == "source":
-        return "the input stopped delivering frames: check the file or the connection, then open it again (File → Open)"
-    if stage.startswith("sink") or stage == "recording":
-        return "an output could not be written: check free disk space and the folder's permissions"
-    return "change the settings (e.g. the pose backend or device) and press Restart, or open the source again"
-
-
 class MainWindow(QMainWindow):
     opened = pyqtSignal(object, object, int, object)  # (Prepared | None, error | None, token, options)
+    loading = pyqtSignal(int, str)                    # (token, what is being loaded), from the open thread
 
     """See the module docstring.
 
@@ -107,7 +73,7 @@ class MainWindow(QMainWindow):
         self.session = RunSession(config, stages_factory, self.vocab, run_root=run_root)
         self.history = PersonHistory(max_frames=history_frames)
         self.bridge = FrameBridge()
-        self.bridge.frames_ready.connect(self._on_frames, Qt.QueuedConnection)
+        self.bridge.frames_ready.connect(self.drain_frames, Qt.QueuedConnection)
         self.bridge.failed.connect(self._on_pipeline_error, Qt.QueuedConnection)
         self.last_error: Optional[str] = None
         self.last_result: Optional[FrameResult] = None
@@ -122,16 +88,23 @@ class MainWindow(QMainWindow):
         self._open_token = 0
         self._open_thread: Optional[threading.Thread] = None
         self.opened.connect(self._on_opened, Qt.QueuedConnection)
+        self.loading.connect(self._on_loading, Qt.QueuedConnection)
+        self._loading_text = ""
+        self._loading_since = 0.0
+        self.rate = PlaybackRate()
 
         self.banner = ErrorBanner()
         self.view = VideoView()
         self.view.clicked.connect(self._on_view_clicked)
+        self.legend = PartLegend(self.vocab)
+        self.transport = self._transport_bar()
         central = QWidget()
         column = QVBoxLayout(central)
         column.setContentsMargins(4, 4, 4, 4)
         column.addWidget(self.banner)
         column.addWidget(self.view, 1)
-        column.addLayout(self._transport_bar())
+        column.addWidget(self.legend)
+        column.addWidget(self.transport)
         self.setCentralWidget(central)
 
         self.panel = PersonPanel(self.vocab, self.history)
@@ -148,11 +121,9 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.settings, self.panel_dock)  # one column: the video keeps the width
         self.panel_dock.raise_()
 
-        self._status_labels = {name: QLabel("") for name in ("fps", "timings", "dropped", "pose", "pasta", "rec")}
-        for name, label in self._status_labels.items():
-            if name in ("pose", "pasta", "timings"):
-                label.setMaximumWidth(380)  # long descriptions are clipped (full text in the tooltip)
-            self.statusBar().addPermanentWidget(label)
+        self.status = StatusSlots()
+        self.statusBar().addPermanentWidget(self.status, 1)  # the only item: QStatusBar's own message is unused
+        self.statusBar().setSizeGripEnabled(False)
         self._build_menus()
         self._timer = QTimer(self)
         self._timer.timeout.connect(self._tick)
@@ -160,31 +131,19 @@ class MainWindow(QMainWindow):
         self._update_transport()
 
     # ------------------------------------------------------------------------------------------ layout
-    def _transport_bar(self) -> QHBoxLayout:
-        style = self.style()
-        self.play_button = QPushButton(style.standardIcon(QStyle.SP_MediaPause), "Pause")
+    def _transport_bar(self) -> TransportBar:
+        bar = TransportBar()
+        # The window's own names for the bar's widgets (scripts and tests use them).
+        self.play_button, self.step_button, self.slider = bar.play_button, bar.step_button, bar.slider
+        self.position_label, self.speed_combo, self.record_button = (bar.position_label, bar.speed_combo,
+                                                                     bar.record_button)
         self.play_button.clicked.connect(self.toggle_play)
-        self.step_button = QPushButton(style.standardIcon(QStyle.SP_MediaSkipForward), "Step")
         self.step_button.clicked.connect(self.step)
-        self.slider = QSlider(Qt.Horizontal)
         self.slider.sliderReleased.connect(lambda: self.seek(self.slider.value()))
         self.slider.actionTriggered.connect(self._on_slider_action)
-        self.position_label = QLabel("")
-        self.speed_combo = QComboBox()
-        for text, value in SPEEDS:
-            self.speed_combo.addItem(text, value)
-        self.speed_combo.setCurrentIndex(2)
         self.speed_combo.currentIndexChanged.connect(lambda i: self.set_speed(self.speed_combo.itemData(i)))
-        self.record_button = QPushButton("● Record")
-        self.record_button.setCheckable(True)
         self.record_button.clicked.connect(self._on_record_clicked)
-        row = QHBoxLayout()
-        for widget in (self.play_button, self.step_button):
-            row.addWidget(widget)
-        row.addWidget(self.slider, 1)
-        for widget in (self.position_label, QLabel("speed"), self.speed_combo, self.record_button):
-            row.addWidget(widget)
-        return row
+        return bar
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -233,7 +192,7 @@ class MainWindow(QMainWindow):
         self.banner.hide()
 
     def _on_pipeline_error(self, exc) -> None:
-        self.show_error(f"{exc} — {_fix_for_pipeline_error(exc)}")
+        self.show_error(f"{exc} — {fix_for_pipeline_error(exc)}")
         self._update_transport()
 
     # ----------------------------------------------------------------------------------------- sources
@@ -275,13 +234,20 @@ class MainWindow(QMainWindow):
                 return False
             return self._launch(prepared, *options)
         self.opening = True
-        self.statusBar().showMessage(f"Opening {spec}: loading the models…")
+        self._on_loading(token, f"opening {spec}")
         self._update_transport()
+
+        def progress(text: str) -> None:
+            if not self._closed:
+                try:
+                    self.loading.emit(token, text)
+                except RuntimeError:  # the window was deleted meanwhile
+                    pass
 
         def work() -> None:
             prepared, error = None, None
             try:
-                prepared = self.session.prepare(spec)
+                prepared = self.session.prepare(spec, progress=progress)
             except USER_ERRORS as exc:
                 error = str(exc) or type(exc).__name__
             except BaseException as exc:  # noqa: BLE001 - shown in the banner, not lost with the thread
@@ -301,6 +267,17 @@ class MainWindow(QMainWindow):
         self._open_thread.start()
         return True
 
+    def _on_loading(self, token: int, text: str) -> None:
+        """The open thread says what it loads now; the status bar shows it with the seconds it takes."""
+        if token != self._open_token or not self.opening:
+            return
+        self._loading_text, self._loading_since = text, time.monotonic()
+        self._show_loading()
+
+    def _show_loading(self) -> None:
+        seconds = time.monotonic() - self._loading_since
+        self.status.show_message(f"Loading {self._loading_text}… {seconds:.0f} s")
+
     def _on_opened(self, prepared, error, token: int, options: tuple) -> None:
         if token != self._open_token or self._closed:  # superseded by a newer open, or closing
             if prepared is not None:
@@ -313,7 +290,7 @@ class MainWindow(QMainWindow):
         self._launch(prepared, *options)
 
     def _open_failed(self, message: str) -> None:
-        self.statusBar().clearMessage()
+        self.status.clear_message()
         self.show_error(message)
         self._update_transport()
 
@@ -335,8 +312,9 @@ class MainWindow(QMainWindow):
             self.frames_received = 0
         self._apply_speed()
         source = self.session.source
-        self.setWindowTitle(f"a2v — {source.name}")
-        self.statusBar().showMessage("; ".join(self.session.stage_descriptions), 10000)
+        self.setWindowTitle(f"a2v — {source.name} — A2V weights: {Path(str(self.config.a2v.checkpoint)).name}")
+        self.status.show_message("; ".join(self.session.stage_descriptions), 10000)
+        self.rate.clear()
         self._update_transport()
         return True
 
@@ -362,7 +340,7 @@ class MainWindow(QMainWindow):
         recording = self.session.recording.path
         if recording is not None:
             self.stop_recording()
-            self.statusBar().showMessage(f"Recording stopped by the restart; saved to {recording}", 10000)
+            self.status.show_message(f"Recording stopped by the restart; saved to {recording}", 10000)
         return self.open_source(self.session.spec, start_frame=start, paused=was_paused, wait=False)
 
     def _can_seek(self) -> bool:
@@ -433,6 +411,7 @@ class MainWindow(QMainWindow):
     def set_speed(self, speed: Optional[float]) -> None:
         """Playback speed of file sources: a factor of the file's frame rate, or None = as fast as possible."""
         self.speed = speed
+        self.rate.clear()
         self._apply_speed()
 
     def _apply_speed(self) -> None:
@@ -444,44 +423,46 @@ class MainWindow(QMainWindow):
     def _update_transport(self) -> None:
         pipe, source = self.pipeline, self.session.source
         running = pipe is not None and pipe.running
-        playing = running and not pipe.paused and not pipe.at_end
-        style = self.style()
-        self.play_button.setText("Pause" if playing else "Play")
-        self.play_button.setIcon(style.standardIcon(QStyle.SP_MediaPause if playing else QStyle.SP_MediaPlay))
-        self.play_button.setEnabled(source is not None and not self.opening)
         seekable = bool(getattr(source, "can_seek", False)) and not self.opening
-        self.step_button.setEnabled((running or seekable) and not self.opening)
-        count = getattr(source, "frame_count", None) or 0
-        self.slider.setEnabled(seekable and count > 0)
-        self.slider.setRange(0, max(0, count - 1))
-        self.speed_combo.setEnabled(source is not None and not source.is_live)
-        self.record_button.setEnabled(running)
-        self.record_button.setChecked(self.session.recording.active)
+        self.transport.show_state(
+            playing=running and not pipe.paused and not pipe.at_end,
+            can_play=source is not None and not self.opening,
+            can_step=(running or seekable) and not self.opening,
+            frame_count=getattr(source, "frame_count", None) or 0, seekable=seekable,
+            can_change_speed=source is not None and not source.is_live, can_record=running,
+            recording=self.session.recording.active)
 
     # ----------------------------------------------------------------------------------------- frames
-    def _on_frames(self) -> None:
+    def drain_frames(self) -> int:
+        """Take every result the pipeline has delivered so far into the history, show the newest frame and
+        mark the panel for its next refresh; returns how many results were taken. The bridge's signal
+        calls this; scripts and tests call it to be sure nothing is still queued for the GUI."""
         results, latest = self.bridge.take()
         if not results:
-            return
+            return 0
         frame = latest[0] if latest is not None else None
+        now = time.monotonic()
         for result in results:
             self.history.update(result, frame if latest is not None and result is latest[2] else None)
+            self.rate.note(now, result)
         self.frames_received += len(results)
         if latest is not None:
             frame, annotated, result = latest
             self.last_frame, self.last_result = frame, result
             self.view.show_frame(annotated if annotated is not None else frame)
-            if not self.slider.isSliderDown():
-                self.slider.blockSignals(True)
-                self.slider.setValue(result.index)
-                self.slider.blockSignals(False)
-            total = getattr(self.session.source, "frame_count", None)
-            self.position_label.setText(f"{result.index + 1}/{total}" if total else f"frame {result.index}")
+            self.transport.show_position(result.index, getattr(self.session.source, "frame_count", None))
         self.panel.pasta_off = results[-1].info.get("pasta_off")
         self.panel.mark_dirty(self.history.last_frame, results)
+        return len(results)
+
+    def rate_text(self) -> str:
+        """The achieved playback rate, e.g. "0.4× real time, A2V every 5th frame" (:mod:`app.playback_rate`)."""
+        return self.rate.text(self.pipeline, self.session.source, self.speed)
 
     def _tick(self) -> None:
         """10 Hz: redraw the panel and status bar if needed; notice the end of the run."""
+        if self.opening and self._loading_text:
+            self._show_loading()
         self.panel.refresh()
         self._update_status()
         pipe = self.pipeline
@@ -491,13 +472,13 @@ class MainWindow(QMainWindow):
         at_end = pipe is not None and pipe.at_end
         if at_end != self._shown_at_end:  # reached the end of the file (held) or left it by a seek
             self._shown_at_end = at_end
-            self._on_frames()
+            self.drain_frames()
             self._update_transport()
         if self.record_button.isChecked() != self.session.recording.active:
             self._update_transport()
 
     def _on_run_ended(self, pipe) -> None:
-        self._on_frames()  # every frame is in the bridge once the output thread has ended: show the last
+        self.drain_frames()  # every frame is in the bridge once the output thread has ended: show the last
         source = self.session.source
         if pipe.error is None and source is not None and source.is_live and pipe.stop_reason not in ("stopped",):
             self.show_error(f"{source.name}: the stream ended ({pipe.stop_reason}); check the camera or the "
@@ -505,27 +486,28 @@ class MainWindow(QMainWindow):
         self._update_transport()
 
     def _update_status(self) -> None:
+        status = self.status
+        status.set("rate", self.rate_text())
+        path = self.session.recording.path
+        status.set("rec", f"● REC {path.name}" if path is not None else "",
+                   "color: #c00; font-weight: bold;" if path is not None else "")
         result = self.last_result
-        labels = self._status_labels
         if result is None:
             return
         info = result.info
-        labels["fps"].setText(f"{float(info.get('fps', 0.0)):.1f} fps")
-        stage_ms = " · ".join(f"{name} {ms:.0f}" for name, ms in result.timings.items())
-        labels["timings"].setText(f"{stage_ms} ms" if stage_ms else "")
-        labels["dropped"].setText(f"dropped {int(info.get('dropped', 0))}")
-        labels["pose"].setText(f"pose: {info.get('pose_backend', 'none')}")
+        dropped = int(info.get("dropped", 0))
+        status.set("fps", f"{float(info.get('fps', 0.0)):.1f} fps")
+        stage_ms = " · ".join(f"{name} {self.rate.stage_ms.get(name, ms):.0f}" for name, ms in result.timings.items())
+        status.set("timings", (f"{stage_ms} ms" if stage_ms else "") + (f", dropped {dropped}" if dropped else ""))
+        persons = info.get("persons")
+        in_view = f"{persons} in view, " if persons is not None else ""
+        status.set("pose", f"pose: {in_view}{info.get('pose_backend', 'none')}")
         pasta_off = info.get("pasta_off")
-        labels["pasta"].setText(f"PaSta off: {pasta_off}" if pasta_off else "PaSta on")
-        for name in ("pose", "pasta", "timings"):
-            labels[name].setToolTip(labels[name].text())
-        if pasta_off:
-            labels["pasta"].setToolTip(f"PaSta off: {pasta_off}\nSteps: README.md, section Weights "
-                                       f"(python main.py weights list shows what is missing)")
-        labels["pasta"].setStyleSheet("color: #b35c00;" if pasta_off else "")
-        path = self.session.recording.path
-        labels["rec"].setText(f"● REC {path.name}" if path is not None else "")
-        labels["rec"].setStyleSheet("color: #c00; font-weight: bold;" if path is not None else "")
+        checkpoint = Path(str(self.config.a2v.checkpoint)).name  # which weights: a random-weight file says so
+        language = info.get("a2v_language")  # which language matrix ran, and the vector's length
+        status.set("pasta", f"PaSta off: {pasta_off} (steps: README, Weights)" if pasta_off else
+                   f"PaSta: {checkpoint}" + (f"; language {language}" if language else ""),
+                   "color: #b35c00;" if pasta_off else "")
 
     def _on_view_clicked(self, x: float, y: float) -> None:
         """Select the person under the click (the smallest box containing it)."""
@@ -581,7 +563,7 @@ class MainWindow(QMainWindow):
         finished = self.session.stop_recording()
         if finished is not None:
             path, frames, codec = finished
-            self.statusBar().showMessage(f"Recording saved: {path} ({frames} frames, {codec})", 10000)
+            self.status.show_message(f"Recording saved: {path} ({frames} frames, {codec})", 10000)
         self._update_transport()
         return finished
 
@@ -602,7 +584,7 @@ class MainWindow(QMainWindow):
         except USER_ERRORS as exc:
             self.show_error(f"Export failed: {exc}")
             return []
-        self.statusBar().showMessage(f"Exported {', '.join(p.name for p in written)} to {folder}", 10000)
+        self.status.show_message(f"Exported {', '.join(p.name for p in written)} to {folder}", 10000)
         return written
 
     def export_timeline_csv(self, path: str | Path) -> Optional[Path]:

@@ -13,11 +13,9 @@ import pyqtgraph as pg
 from PyQt5.QtCore import QSize, Qt, pyqtSignal
 from PyQt5.QtGui import QBrush, QColor, QIcon, QPainter, QPixmap
 from PyQt5.QtWidgets import (
-    QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
-    QPushButton,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -26,7 +24,8 @@ from PyQt5.QtWidgets import (
 from app.history import PersonHistory, TrackHistory
 from app.projection import balanced_vector
 from app.qtimage import bgr_to_pixmap, qcolor
-from app.timeline import PastaTimeline
+from app.status_bar import ElidedLabel
+from app.timeline import TimelinePanel
 from app.vector_map import VectorMap, VectorPlot, place_labels
 from engine.render.colors import track_color
 
@@ -66,7 +65,7 @@ class ActionBars(pg.PlotWidget):
         self.addItem(self.bars)
         self.labels: list[pg.TextItem] = []
         self.shown: list[tuple[str, float]] = []
-        self.setMinimumHeight(150)  # 5 rows of labels that stay legible
+        self.setMinimumHeight(125)  # 5 rows of labels that stay legible
 
     def set_actions(self, actions: Optional[np.ndarray], k: int = TOP_ACTIONS,
                     empty_title: str = "Actions now: no PaSta for this person") -> None:
@@ -76,7 +75,7 @@ class ActionBars(pg.PlotWidget):
             probs = np.asarray(actions, np.float32).copy()
             probs[self.vocab.action_no_interaction] = -1.0  # "no interaction" is not an action to list
             for index in np.argsort(-probs)[:k]:
-                self.shown.append((self.vocab.actions[int(index)], float(probs[index])))
+                self.shown.append((self.vocab.actions[int(index)].replace("_", " "), float(probs[index])))
         ys = np.arange(len(self.shown), dtype=float)
         self.bars.setOpts(x0=np.zeros(len(ys)), y=ys, height=0.7, width=[p for _, p in self.shown])
         place_labels(self, self.labels, [(f"{name} {prob:.2f}", (255, 255, 255), 0.01, y)
@@ -102,17 +101,15 @@ class PersonPanel(QWidget):
 
         self.person_list = QListWidget()
         self.person_list.setIconSize(ICON_SIZE)
-        self.person_list.setMinimumHeight(130)
+        self.person_list.setMinimumHeight(110)
         self.person_list.currentItemChanged.connect(self._on_current_item)
-        self.timeline = PastaTimeline(vocab)
+        self.timeline = TimelinePanel(vocab)
         self.actions = ActionBars(vocab)
         self.vector_plot = VectorPlot()
         self.vector_map = VectorMap()
         self.vector_map.person_clicked.connect(self.select_track)
-        self.details = QLabel("")
-        self.details.setWordWrap(True)
-        self.csv_button = QPushButton("Timeline → CSV…")
-        self.png_button = QPushButton("Timeline → PNG…")
+        self.details = ElidedLabel()  # one line; the whole text in its tooltip
+        self.csv_button, self.png_button = self.timeline.csv_button, self.timeline.png_button
         for button in (self.csv_button, self.png_button):
             button.setEnabled(False)
 
@@ -126,10 +123,6 @@ class PersonPanel(QWidget):
         timeline_layout.setContentsMargins(0, 0, 0, 0)
         timeline_layout.addWidget(self.details)
         timeline_layout.addWidget(self.timeline, 1)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.csv_button)
-        buttons.addWidget(self.png_button)
-        timeline_layout.addLayout(buttons)
         splitter = QSplitter(Qt.Vertical)
         for widget, stretch in ((top, 2), (timeline_box, 4), (self.actions, 2), (self.vector_plot, 2),
                                 (self.vector_map, 3)):
@@ -210,27 +203,29 @@ class PersonPanel(QWidget):
         for button in (self.csv_button, self.png_button):
             button.setEnabled(track is not None)
         if track is None:
-            self.timeline.set_title("PaSta timeline: select a person (list, map or click in the video)")
-            self.timeline.set_data(np.zeros(0, np.int64), np.zeros((0, len(self.vocab.pasta)), np.float32))
+            self.timeline.set_title("Timeline: select a person (list, map or click in the video)")
+            self.timeline.set_data(np.zeros(0, np.int64), np.zeros(0), np.zeros((0, len(self.vocab.pasta)), np.float32),
+                                   np.zeros((0, len(self.vocab.actions)), np.float32))
             self.actions.set_actions(None, empty_title="Actions now")
             self.vector_plot.set_vector(None, None)
-            self.details.setText("")
+            self.details.set_full_text("")
             self.timeline.set_message("")
             return
-        frames, pasta = self.history.timeline(track.track_id)
-        self.timeline.set_data(frames, pasta)
+        frames, times, pasta, actions = self.history.series(track.track_id)
+        self.timeline.set_data(frames, times, pasta, actions)
         self.timeline.set_cursor(self.current_frame)
         if self.pasta_off and np.isnan(pasta).all():
             self.timeline.set_message("PaSta off: no part states to plot (why: see above)")
         else:
             self.timeline.set_message("")
-        self.timeline.set_title(f"PaSta timeline of ID {track.track_id}: frames {track.first_frame}–"
-                                f"{track.last_frame} ({len(track.entries)} kept)")
+        kept = track.frames
+        self.timeline.set_title(f"Timeline of ID {track.track_id}, frames {min(kept)}–{max(kept)}: most likely "
+                                f"state per part, top 3 actions (hover: frame, time, probability)")
         latest = track.latest
         self.actions.set_actions(latest.actions if latest is not None else None)
         self.vector_plot.set_vector(latest.visual if latest is not None else None,
                                     latest.language if latest is not None else None)
-        self.details.setText(self._details(track))
+        self.details.set_full_text(self._details(track))
 
     def _details(self, track: TrackHistory) -> str:
         latest = track.latest
@@ -269,7 +264,8 @@ class PersonPanel(QWidget):
         return self.history.export_csv(self.selected_track, path, self.vocab)
 
     def export_timeline_png(self, path: str | Path) -> Path:
-        """Save the timeline (title, heatmap, hover line) as an image; the format follows the suffix."""
+        """Save the timeline (title, part-state rows, action rows, hover line) as an image (format from the
+        suffix)."""
         if self.selected_track is None:
             raise ValueError("select a person first (list, map or click in the video)")
         self.refresh(force=True)

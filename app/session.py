@@ -26,6 +26,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from app.stable_ids import IdMemory, StableIdTracker
 from engine.config import Config
 from engine.io.sinks import SinkBase
 from engine.types import FrameResult
@@ -216,24 +217,36 @@ class RunSession:
         self.recording = RecordingSink()
         self.stage_descriptions: list[str] = []
         self._run_dir: Optional[Path] = None
+        self.id_memory = IdMemory()  # IDs shown per frame of this source: kept across seeks and restarts
 
     # ---------------------------------------------------------------------------------------- lifecycle
-    def prepare(self, spec: str) -> "Prepared":
+    def prepare(self, spec: str, progress: Optional[Callable[[str], None]] = None) -> "Prepared":
         """Open ``spec`` and build the stages: the slow part (model loading), safe on a worker thread.
 
-        Raises ``SourceError`` (or whatever building the stages raises, e.g. a missing weights file) with
-        nothing left open. The result is started with :meth:`launch` (or released with ``close()``).
+        ``progress(text)`` is told what is being opened or loaded ("the pose model (...)"), when the
+        stages factory supports it (``engine.stages.build_stages`` does). Raises ``SourceError`` (or
+        whatever building the stages raises, e.g. a missing weights file) with nothing left open. The
+        result is started with :meth:`launch` (or released with ``close()``).
         """
         from engine.io.sources import open_source
         from engine.stages import build_stages
 
+        if progress is not None:
+            progress(f"opening {spec}")
         source = open_source(spec, self.config.source)
         factory = self.stages_factory or build_stages
         try:
-            stages = factory(self.config)
+            if progress is not None and factory is build_stages:
+                stages = factory(self.config, progress=progress)
+            else:
+                stages = factory(self.config)
         except BaseException:
             source.close()
             raise
+        if getattr(source, "independent", False):  # a folder of unrelated photos: as `run` treats them
+            from engine.stages import set_still_images
+
+            set_still_images(stages, True)
         return Prepared(spec, source, stages)
 
     def launch(self, prepared: "Prepared", on_frame, on_error=None, start_frame: int = 0, paused: bool = False,
@@ -244,17 +257,29 @@ class RunSession:
         self.stop()
         if prepared.spec != self.spec or self.results is None:
             self._new_run_folder()
+        if prepared.spec != self.spec:
+            self.id_memory = IdMemory()
         self.spec = prepared.spec
-        source, stages = prepared.source, prepared.stages
+        source = prepared.source
+        # The tracker's IDs are mapped back to the ones shown before on seeks and replays (app.stable_ids).
+        stages = [StableIdTracker(s, self.id_memory)
+                  if getattr(s, "name", "") == "tracker" and not isinstance(s, StableIdTracker) else s
+                  for s in prepared.stages]
+        prepared.stages = stages
         self.stage_descriptions = [f"{getattr(s, 'name', '?')}: {s.describe()}" for s in stages]
         for line in self.stage_descriptions:
             log.info("%s", line)
         if start_frame and getattr(source, "can_seek", False):
             source.seek(start_frame)
         self.source = source
+        from engine.stages import default_renderer
+
+        still = bool(getattr(source, "independent", False))
         self.pipeline = Pipeline(source, stages, sinks=[self.results, self.recording], config=self.config,
+                                 render=default_renderer(self.config, still=True) if still else "default",
                                  realtime=True, on_frame=on_frame, on_error=on_error, max_frames=max_frames,
-                                 hold_at_end=max_frames is None)  # seek back after the end without reloading
+                                 hold_at_end=max_frames is None,  # seek back after the end without reloading
+                                 player=True)  # real time at 1×: slow stages skip frames (not at "max")
         if paused:
             self.pipeline.pause()
             self.pipeline.step()  # show the first frame

@@ -5,6 +5,10 @@ box, str with choices → combo box, other str → line edit), with the field's 
 emits ``changed("section.key", value)``; the window decides how it is applied (see
 ``MainWindow.apply_setting``): overlay toggles at once, tracker knobs live when the tracker supports it,
 the rest at the next (re)start, announced under the form with a "Restart now" button.
+
+Settings change only on deliberate input: spin boxes and combo boxes take focus by click or Tab, never
+by the wheel, and a wheel turned over one that has no focus scrolls the dock instead (people scroll the
+dock with the pointer over its fields).
 """
 from __future__ import annotations
 
@@ -12,8 +16,11 @@ import dataclasses
 import typing
 from typing import Optional
 
-from PyQt5.QtCore import Qt, pyqtSignal
+from PyQt5.QtCore import QEvent, QObject, QPointF, Qt, pyqtSignal
+from PyQt5.QtGui import QWheelEvent
 from PyQt5.QtWidgets import (
+    QAbstractScrollArea,
+    QApplication,
     QCheckBox,
     QComboBox,
     QDockWidget,
@@ -44,6 +51,32 @@ SHOWN: tuple[tuple[str, tuple[str, ...]], ...] = (
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:0", "cuda:1")
 
 
+class WheelGuard(QObject):
+    """Event filter: a wheel event over a watched field without keyboard focus is not the field's; it goes
+    to the scroll area around the field (which scrolls), or on to the parents when there is none."""
+
+    def watch(self, editor: QWidget) -> None:
+        editor.setFocusPolicy(Qt.StrongFocus)  # not Qt.WheelFocus: the wheel must not focus it either
+        editor.installEventFilter(self)
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt name
+        if event.type() != QEvent.Wheel or not isinstance(obj, QWidget) or obj.hasFocus():
+            return False
+        area = obj.parentWidget()
+        while area is not None and not isinstance(area, QAbstractScrollArea):
+            area = area.parentWidget()
+        if area is None:
+            event.ignore()  # ignored + filtered: Qt hands a real (spontaneous) wheel event to the parents
+            return True
+        # Handed to the scroll area ourselves: Qt does not pass synthesized wheel events on to parents.
+        viewport = area.viewport()
+        position = viewport.mapFromGlobal(obj.mapToGlobal(event.position().toPoint()))
+        forwarded = QWheelEvent(QPointF(position), event.globalPosition(), event.pixelDelta(), event.angleDelta(),
+                                event.buttons(), event.modifiers(), event.phase(), event.inverted())
+        QApplication.sendEvent(viewport, forwarded)
+        return True
+
+
 class SettingsDock(QDockWidget):
     changed = pyqtSignal(str, object)
     restart_requested = pyqtSignal()
@@ -52,6 +85,7 @@ class SettingsDock(QDockWidget):
         super().__init__("Settings", parent)
         self.setObjectName("settings_dock")
         self.editors: dict[str, QWidget] = {}
+        self.wheel_guard = WheelGuard(self)
         body = QWidget()
         layout = QVBoxLayout(body)
         for section, keys in SHOWN:
@@ -65,6 +99,8 @@ class SettingsDock(QDockWidget):
                 editor = self._editor(dotted, fields[key], hints[key], getattr(obj, key))
                 editor.setToolTip(fields[key].metadata.get("help", "") or dotted)
                 self.editors[dotted] = editor
+                if isinstance(editor, (QSpinBox, QDoubleSpinBox, QComboBox)):
+                    self.wheel_guard.watch(editor)
                 form.addRow(key.replace("_", " "), editor)
             layout.addWidget(box)
         self.pending_label = QLabel("")
@@ -76,6 +112,7 @@ class SettingsDock(QDockWidget):
         layout.addWidget(self.restart_button)
         layout.addStretch(1)
         scroll = QScrollArea()
+        self.scroll_area = scroll
         scroll.setWidget(body)
         scroll.setWidgetResizable(True)
         self.setWidget(scroll)

@@ -81,7 +81,7 @@ class VectorMap(pg.PlotWidget):
         self.addItem(self.scatter)
         self.labels: list[pg.TextItem] = []
         self.points: dict[int, tuple[float, float]] = {}
-        self.setMinimumHeight(140)
+        self.setMinimumHeight(120)
 
     def add_vector(self, vector: np.ndarray) -> None:
         """Feed the projection basis (every person-frame vector, not only the displayed ones)."""

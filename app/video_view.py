@@ -44,6 +44,14 @@ class VideoView(QWidget):
         w, h = self.image.width() * scale, self.image.height() * scale
         return QRectF((self.width() - w) / 2, (self.height() - h) / 2, w, h)
 
+    def widget_point(self, x: float, y: float) -> Optional[QPointF]:
+        """Where frame pixel (x, y) is drawn in this widget's coordinates; None before the first frame."""
+        target = self._target()
+        if target is None:
+            return None
+        scale = target.width() / self.image.width()
+        return QPointF(target.x() + x * scale, target.y() + y * scale)
+
     def paintEvent(self, event) -> None:  # noqa: N802 - Qt name
         painter = QPainter(self)
         painter.fillRect(self.rect(), QColor(24, 24, 24))

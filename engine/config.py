@@ -125,7 +125,8 @@ class RenderConfig:
     part_boxes: bool = _opt(True)
     part_states: bool = _opt(True)
     actions: bool = _opt(True)
-    hud: bool = _opt(True)
+    hud: bool = _opt(False, help="a line with fps, stage ms and the pose backend burned into every frame "
+                                 "(saved videos too); the GUI shows the same in its status bar")
     sidebar: bool = _opt(False, help="actions in a sidebar right of the frame instead of beside each person")
     top_k_actions: int = _opt(3, min=0)
     keypoint_threshold: float = _opt(0.3, min=0)

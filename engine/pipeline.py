@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import signal
 import threading
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 
 _END = object()
 _POLL_S = 0.05
+_DUE = "player_due"  # FrameResult.info key: wall-clock time (perf_counter) a player frame is due
 
 FrameCallback = Callable[[np.ndarray, Optional[np.ndarray], FrameResult], None]
 
@@ -114,13 +116,18 @@ class Pipeline:
         max_frames: stop after this many frames (None = until the source ends).
         hold_at_end: at the end of a seekable source, wait (``at_end`` is True) for a ``seek`` or ``stop``
             instead of ending, so a player can seek back without rebuilding its models.
+        player: with ``realtime``, keep real time on file sources as a player must (see
+            :class:`_PlayerSkips`): stages with a ``carry(frame, result)`` method skip frames they cannot
+            process in time (the frame gets the last results carried instead, and its
+            ``info["carried"]`` lists those stages), and frames leave at a steady pace. Never set by
+            ``run``: a headless run processes every frame.
     """
 
     def __init__(self, source: SourceLike, stages: Iterable[Stage], sinks: Iterable[Sink] = (),
                  config: Optional[Config] = None,
                  render="default", realtime: bool = False, on_frame: Optional[FrameCallback] = None,
                  on_error: Optional[Callable[[PipelineError], None]] = None,
-                 max_frames: Optional[int] = None, hold_at_end: bool = False) -> None:
+                 max_frames: Optional[int] = None, hold_at_end: bool = False, player: bool = False) -> None:
         self.source = source
         self.stages = list(stages)
         self.config = config or Config()
@@ -133,6 +140,8 @@ class Pipeline:
         self.on_error = on_error
         self.max_frames = max_frames
         self.hold_at_end = hold_at_end
+        self.player = player
+        self._skips = _PlayerSkips()
         self._at_end = threading.Event()
 
         size = max(1, self.config.pipeline.queue_size)
@@ -396,7 +405,8 @@ class Pipeline:
                     self.stop_reason = self.stop_reason or self.source.end_reason or "end of source"
                     break
                 index = frame.index
-                if self.realtime and not self.source.is_live:
+                due = None
+                if self.realtime and not self._live:
                     now = time.perf_counter()
                     if pace_origin is None:
                         pace_origin = (now, frame.timestamp)
@@ -407,6 +417,8 @@ class Pipeline:
                 height, width = frame.image.shape[:2]
                 result = FrameResult(index=frame.index, timestamp=float(frame.timestamp),
                                      image_size=(int(width), int(height)))
+                if self.player and due is not None:
+                    result.info[_DUE] = due
                 result.info["dropped"] = self.dropped
                 if getattr(frame, "file", None) is not None:  # only image sources name their frames
                     result.info["file"] = frame.file  # image sources: the name the sinks write under
@@ -508,7 +520,12 @@ class Pipeline:
                         result.timings[stage.name] = share
                 else:
                     image, result = batch[0]
-                    stage(image, result)
+                    if self._skips.skip(position, stage, result, self):
+                        stage.carry(image, result)
+                        result.info.setdefault("carried", []).append(stage.name)
+                    else:
+                        stage(image, result)
+                        self._skips.cost(position, time.perf_counter() - start)
                     result.timings[stage.name] = (time.perf_counter() - start) * 1000.0
                 for item in batch:
                     if self._live:
@@ -548,6 +565,7 @@ class Pipeline:
                     break
                 frame, result = item
                 index = result.index
+                self._skips.hold(result, self)
                 self._fps = self._meter.tick()
                 result.info["fps"] = self._fps
                 current = "render"
@@ -595,3 +613,60 @@ class Pipeline:
                 if self.error is None:
                     self.error = PipelineError(f"sink {sink.name}", self.frames_done, exc)
                 log.error("closing %s failed: %s", sink.name, exc)
+
+
+class _PlayerSkips:
+    """Player mode (``Pipeline(player=True)`` with ``realtime``): real time on a file at any stage speed.
+
+    A stage that has ``carry(frame, result)`` (cheap: fill the result from the last computed one) runs
+    every ``stride``-th frame, where ``stride = ceil(its recent cost × 1.2 / frame interval)``, and
+    carries the frames between; a frame later than ``max(1 s, 2 × the slowest stage)`` is carried too
+    (catching up after a stall), unless the stage has not run for 4 strides. Never skipped: the first
+    frame, the first after a seek (its index does not follow), frames while paused (steps). The output
+    thread then releases each frame at its due time plus the recent worst delay, so a slow stage's
+    bursts reach the view at a steady pace rather than as freeze-then-fast-forward.
+    """
+
+    HEADROOM = 1.2
+    LAG_DECAY = 0.995  # per frame: the output delay follows a faster machine within seconds
+
+    def __init__(self) -> None:
+        self.costs: dict[int, float] = {}       # stage position → recent seconds per processed frame
+        self._since: dict[int, int] = {}        # stage position → frames since it last ran
+        self._last_index: dict[int, int] = {}
+        self._lag = 0.0
+
+    def cost(self, position: int, seconds: float) -> None:
+        old = self.costs.get(position)
+        self.costs[position] = seconds if old is None else 0.7 * old + 0.3 * seconds
+
+    def skip(self, position: int, stage, result, pipe: "Pipeline") -> bool:
+        due = result.info.get(_DUE)
+        last = self._last_index.get(position)
+        self._last_index[position] = result.index
+        if due is None or not hasattr(stage, "carry") or not pipe.realtime or pipe.paused:
+            return False
+        cost = self.costs.get(position)
+        if cost is None or last is None or result.index != last + 1:
+            self._since[position] = 0
+            return False
+        interval = 1.0 / max(1e-3, float(getattr(pipe.source, "fps", 0.0) or 25.0) * max(pipe.speed, 1e-3))
+        stride = max(1, math.ceil(cost * self.HEADROOM / interval))
+        since = self._since.get(position, 0) + 1
+        late = time.perf_counter() - due > max(1.0, 2.0 * max(self.costs.values()))
+        if (since >= stride and not late) or since >= 4 * stride:
+            self._since[position] = 0
+            return False
+        self._since[position] = since
+        return True
+
+    def hold(self, result, pipe: "Pipeline") -> None:
+        """On the output thread: wait until the frame's due time plus the recent worst delay."""
+        due = result.info.pop(_DUE, None)
+        if due is None or not pipe.realtime or pipe.paused:
+            return
+        now = time.perf_counter()
+        self._lag = max(now - due, self._lag * self.LAG_DECAY)
+        wait = due + min(self._lag, 2.0) - now
+        if wait > 0:
+            pipe._stop.wait(min(wait, 1.0))

@@ -10,7 +10,9 @@ single-purpose annotators below, which the GUI can call on its own :class:`Canva
 - :func:`draw_part_boxes`: the 10 part boxes in their group's colour (foot green, leg cyan, hip yellow,
   hand orange, arm magenta, head red);
 - :func:`draw_part_states`: per group, its most likely state other than no_interaction, when it passes
-  ``style.state_threshold``, on a label in the group's colour next to the group's part boxes;
+  ``style.state_threshold``, as "part: state" (e.g. "hand: hold") on a label in the group's colour, beside
+  the person at the height of the group's part boxes where there is room (off every person box), else
+  next to the part boxes;
 - :func:`draw_actions` (beside each person) or :func:`draw_sidebar` (a panel right of the frame): the
   top ``style.top_k_actions`` actions over ``style.action_threshold``; no_interaction is never shown;
 - :func:`draw_hud`: one line (wrapped when the frame is narrow) with fps, per-stage milliseconds, dropped
@@ -229,22 +231,38 @@ def _group_anchor(person: Person, vocab: Vocabulary, group: int) -> Optional[tup
     return _int_box(person.box)
 
 
+def part_state_text(vocab: Vocabulary, group: int, state: int) -> str:
+    """The label of a shown part state: "<group>: <state>", e.g. "hand: hold"."""
+    return f"{vocab.groups[group]}: {display_name(vocab.pasta[state])}"
+
+
 def draw_part_states(canvas: Canvas, persons: Sequence[Person], vocab: Vocabulary,
                      state_threshold: float) -> None:
-    """Each group's shown state (:func:`group_states`) on a label in the group colour next to the group's
-    part boxes. Persons without PaSta get none."""
+    """Each group's shown state (:func:`group_states`) as "part: state" on a label in the group colour.
+
+    First choices are beside the person box (the side nearer the part, then the other) at the height of
+    the group's part boxes, so labels do not cover the person; then around the part boxes. Every person
+    box is kept clear when the frame has room. Persons without PaSta get none."""
     gap = canvas.metrics.gap
+    person_boxes = [b for b in (_int_box(p.box) for p in persons) if b is not None]
     for person in persons:
+        box = _int_box(person.box)
         for group, state, _prob in group_states(person, vocab, state_threshold):
             anchor = _group_anchor(person, vocab, group)
             if anchor is None:
                 continue
             name = vocab.groups[group]
             color = group_color(name, group)
-            text = display_name(vocab.pasta[state])
+            text = part_state_text(vocab, group, state)
             w, h = canvas.text_size(text)
             sides = _GROUP_SIDES.get(name, _DEFAULT_SIDES)
-            canvas.label([(text, text_color_on(color))], _side_candidates(anchor, w, h, gap, sides), color)
+            candidates = _side_candidates(anchor, w, h, gap, sides)
+            if box is not None:
+                left, right = (box[0] - gap - w, anchor[1]), (box[2] + gap, anchor[1])
+                nearer_left = (anchor[0] + anchor[2]) / 2 < (box[0] + box[2]) / 2
+                candidates = [left, right] if nearer_left else [right, left]
+                candidates += _side_candidates(anchor, w, h, gap, sides)
+            canvas.label([(text, text_color_on(color))], candidates, color, avoid=person_boxes)
 
 
 def _action_lines(person: Person, vocab: Vocabulary, top_k: int, threshold: float,

@@ -162,13 +162,32 @@ class A2VStage:
         if run_now:
             self._store(result, self.model.infer(frame, boxes, keypoints))
             return
-        boxes_out = clip_boxes(part_boxes(keypoints, boxes), (width, height))
+        self._carry_tracks(persons, boxes, keypoints, (width, height), result.index)
+        self._forget_old(result.index)
+
+    def carry(self, frame: np.ndarray, result) -> None:
+        """Without the network: part boxes from this frame's keypoints, and each tracked person's last
+        results (as between strides). The pipeline's player mode calls this for frames it skips."""
+        if self.model is None:
+            self(frame, result)  # part boxes only: already cheap
+            return
+        if self.pasta_off is not None:
+            result.info["pasta_off"] = self.pasta_off
+        else:
+            result.info["a2v_language"] = self._language_line
+        persons = result.persons
+        if persons:
+            boxes = np.stack([p.box for p in persons]).astype(np.float32)
+            keypoints = np.stack([p.keypoints for p in persons]).astype(np.float32)
+            self._carry_tracks(persons, boxes, keypoints, frame.shape[1::-1], result.index)
+
+    def _carry_tracks(self, persons, boxes: np.ndarray, keypoints: np.ndarray, size, index: int) -> None:
+        boxes_out = clip_boxes(part_boxes(keypoints, boxes), (int(size[0]), int(size[1])))
         for person, pb in zip(persons, boxes_out):
             person.part_boxes = pb
             carried = self._carried.get(person.track_id) if person.track_id >= 0 else None
             if carried is not None:
-                self._fill(person, carried[1], result.index - carried[0])
-        self._forget_old(result.index)
+                self._fill(person, carried[1], abs(index - carried[0]))  # abs: after a seek back
 
     @staticmethod
     def _fill(person, arrays: dict, age: int) -> None:

@@ -14,7 +14,7 @@ import numpy as np
 
 from engine.config import Config
 from engine.pose.base import BasePoseBackend, keep_largest
-from engine.types import FrameResult
+from engine.types import FrameResult, Person
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ class PoseStage:
         if backend is None:
             backend = build_pose_backend(config, resolve_device(config.device))
         self.backend = backend
+        self._last: list[Person] = []  # the last frame's persons, for carry()
         self._description = backend.describe()
         log.info("pose stage: %s", self._description)
 
@@ -56,8 +57,17 @@ class PoseStage:
         for result, persons in zip(results, self.backend.estimate(list(frames))):
             self._fill(result, persons)
 
+    def carry(self, frame: np.ndarray, result: FrameResult) -> None:
+        """Without the model: the last frame's persons again (box, score, keypoints; fresh objects, so the
+        tracker matches them to their tracks). The pipeline's player mode calls this for frames it skips."""
+        result.persons = [Person(box=p.box.copy(), score=p.score, keypoints=p.keypoints.copy())
+                          for p in self._last]
+        result.info["pose_backend"] = self._description
+
     def _fill(self, result: FrameResult, persons) -> None:
         result.persons = keep_largest(persons, self.max_persons)
+        self._last = [Person(box=p.box.copy(), score=p.score, keypoints=p.keypoints.copy())
+                      for p in result.persons]
         result.info["pose_backend"] = self._description
         result.info["persons"] = len(result.persons)
 

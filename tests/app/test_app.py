@@ -10,9 +10,9 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from app.main_window import MainWindow  # noqa: E402
+from PyQt5.QtCore import Qt  # noqa: E402
+
 from app.source_dialog import SourceDialog  # noqa: E402
-from engine.config import load_config  # noqa: E402
 from engine.types import Person  # noqa: E402
 
 REAL_PIPELINE = importlib.util.find_spec("engine.stages.tracker") is not None
@@ -64,24 +64,6 @@ def real_stages_fast(config):
     apply_override(config, "pose.backend=mediapipe")
     apply_override(config, "device=cpu")
     return build_stages(config)
-
-
-@pytest.fixture
-def make_window(qtbot, tmp_path):
-    windows = []
-
-    def make(factory=fake_stages, **overrides):
-        config = load_config(overrides=[f"{k}={v}" for k, v in overrides.items()])
-        window = MainWindow(config, stages_factory=factory, run_root=tmp_path / "runs")
-        qtbot.addWidget(window)
-        window.resize(1200, 800)
-        window.show()
-        windows.append(window)
-        return window
-
-    yield make
-    for window in windows:
-        window.shutdown(timeout=2.0)
 
 
 def wait_frames(qtbot, window, count, timeout=20000):
@@ -137,8 +119,8 @@ def test_play_sample_select_person_and_export_timeline(qtbot, make_window, sampl
     assert len(window.panel.actions.shown) == 5
     assert window.panel.vector_map.points.keys() == {1, 2}
     assert window.view.frames_shown > 0
-    status = " ".join(label.text() for label in window._status_labels.values())
-    assert "fps" in status and "pose: fake" in status and "PaSta on" in status
+    status = " ".join(window.status.text(slot) for slot in window.status.labels)
+    assert "fps" in status and "pose: fake" in status and "PaSta: a2v_v1" in status
 
 
 @pytest.mark.skipif(not REAL_PIPELINE, reason="engine.stages.tracker (TrackerStage) has not landed yet")
@@ -146,7 +128,7 @@ def test_real_pipeline_finds_the_cyclist(qtbot, make_window, sample_clip, tmp_pa
     """mediapipe + tracker + A2V (no weights: part boxes only) on the sample clip's cyclist."""
     window = make_window(real_stages_fast)
     track_id, rows = _play_select_export(qtbot, window, sample_clip, tmp_path, start_frame=100, frames=16)
-    status = " ".join(label.text() for label in window._status_labels.values())
+    status = " ".join(window.status.text(slot) for slot in window.status.labels)
     assert "pose: mediapipe" in status and "PaSta off" in status
     assert rows[1][3] == ""                                     # no weights: no PaSta, said plainly
     window.play()
@@ -316,8 +298,8 @@ def test_click_in_the_view_selects_the_person_there(qtbot, make_window, sample_c
     assert window.open_source(str(sample_clip), paused=True)
     wait_index(qtbot, window, 0)
     person = next(p for p in window.last_result.persons if p.track_id == 2)
-    x, y = float(person.box[0] + 5), float(person.box[1] + 5)
-    window._on_view_clicked(x, y)
+    point = window.view.widget_point(float(person.box[0] + 5), float(person.box[1] + 5))
+    qtbot.mouseClick(window.view, Qt.LeftButton, pos=point.toPoint())   # a real click on the view
     assert window.panel.selected_track == 2
 
 
@@ -358,9 +340,9 @@ def test_without_pasta_the_panel_says_why(qtbot, make_window, sample_clip, tmp_p
     assert window.open_source(str(sample_clip))
     wait_frames(qtbot, window, 5)
     window.panel.select_track(1)
-    assert "weights fetch a2v_v1" in window.panel.details.text()
+    assert "weights fetch a2v_v1" in window.panel.details.full_text
     assert window.panel.timeline.message.isVisible()
-    assert "PaSta off" in window._status_labels["pasta"].text()
+    assert "PaSta off" in window.status.text("pasta")
     rows = list(csv.reader(open(window.export_timeline_csv(tmp_path / "t.csv"), newline="", encoding="utf-8")))
     assert len(rows) > 1 and all(cell == "" for cell in rows[1][3:])
 

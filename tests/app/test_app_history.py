@@ -88,8 +88,9 @@ def test_csv_export_has_named_columns_and_one_row_per_frame(tmp_path):
     rows = list(csv.reader(open(path, newline="", encoding="utf-8")))
     header = rows[0]
     assert header[:3] == ["frame", "time", "pasta_age"]
-    assert header[3] == vocab.pasta_label(0) and len(header) == 3 + 93 + 157
+    assert header[3] == vocab.pasta_label(0) and len(header) == 3 + 93 + 157 + 6 + 1
     assert header[3 + 93] == f"action: {vocab.actions[0]}"
+    assert header[-7:] == [f"top {g}" for g in vocab.groups] + ["top action"]   # what the timeline rows show
     assert [r[0] for r in rows[1:]] == ["5", "6"]
     assert float(rows[1][3]) == pytest.approx(0.25)
     assert rows[2][3] == ""                      # no PaSta in frame 6: empty cells, not zeros

@@ -197,14 +197,34 @@ def test_group_shows_its_best_state_other_than_no_interaction_over_threshold():
                pasta=pasta_with(hand_hold=0.6, hand_carry=0.4, head_eat=0.2, foot_stand_on=0.5))
     log = TextLog()
     annotate(black(), result([p]), QUIET, VOCAB, on_text=log)
-    assert "hold" in log.texts and "stand on" in log.texts
-    assert "carry" not in log.texts       # not the best of its group
-    assert "eat" not in log.texts         # under state_threshold 0.3
+    assert "hand: hold" in log.texts and "foot: stand on" in log.texts   # the part is named
+    assert "hand: carry" not in log.texts       # not the best of its group
+    assert "head: eat" not in log.texts         # under state_threshold 0.3
     assert [VOCAB.pasta[k] for _, k, _ in group_states(p, VOCAB, 0.3)] == ["stand on", "hold"]
     # Each state label has its group's colour as background.
-    rect = dict(log.items)["hold"]
+    rect = dict(log.items)["hand: hold"]
     out = annotate(black(), result([p]), QUIET, VOCAB)
     assert out[rect[1] + 1, rect[0] + 1].tolist() == list(GROUP_COLORS[VOCAB.groups.index("hand")])
+
+
+def test_part_state_labels_keep_off_the_person_when_there_is_room():
+    p = busy_person((500, 150, 640, 600), 1)
+    log = TextLog()
+    annotate(black((1280, 720)), result([p], size=(1280, 720)), QUIET, VOCAB, on_text=log)
+    states = [(t, r) for t, r in log.items if ": " in t]
+    assert len(states) == 6 and {t.split(":")[0] for t, _ in states} == set(VOCAB.groups)
+    for text, rect in states:
+        assert not overlap(rect, (500, 150, 640, 600)), text
+
+
+def test_the_hud_is_off_by_default_in_saved_frames():
+    from engine.config import load_config
+
+    assert RenderConfig().hud is False and load_config().render.hud is False
+    log = TextLog()
+    annotate(black((1280, 720)), result([], fps=25.0, pose_backend="mediapipe"), load_config().render, VOCAB,
+             on_text=log)
+    assert not [t for t in log.texts if "fps" in t or "pose:" in t]
 
 
 def test_no_interaction_is_never_printed():
@@ -268,7 +288,7 @@ def test_labels_stay_inside_the_frame_for_a_person_at_the_border(box):
 def test_labels_of_people_close_together_do_not_pile_up():
     people = [busy_person((300 + 130 * i, 150, 430 + 130 * i, 550), i + 1) for i in range(3)]
     log = TextLog()
-    annotate(black((1280, 720)), result(people, size=(1280, 720), fps=25.0), RenderConfig(), VOCAB,
+    annotate(black((1280, 720)), result(people, size=(1280, 720), fps=25.0), RenderConfig(hud=True), VOCAB,
              on_text=log)
     rects = [r for t, r in log.items]
     assert len(rects) == 3 * (1 + 6 + 3) + 1  # badges, states, actions, HUD
@@ -301,12 +321,12 @@ def test_hud_line_shows_fps_stage_ms_dropped_backend_and_pasta_off():
     frame = result([], fps=24.66, dropped=3, pose_backend="rtmpose-m", pasta_off="no PaSta weights")
     frame.timings = {"pose": 11.24, "tracker": 0.41}
     log = TextLog()
-    annotate(black((1280, 720)), frame, RenderConfig(), VOCAB, on_text=log)
+    annotate(black((1280, 720)), frame, RenderConfig(hud=True), VOCAB, on_text=log)
     line = " ".join(log.texts)
     assert line == "24.7 fps | pose 11.2, tracker 0.4 ms | dropped 3 | pose: rtmpose-m | PaSta off: no PaSta weights"
     assert all(r[1] == 0 for _, r in log.items)  # one row at the top of a 1280-px frame
     log = TextLog()
-    annotate(black((320, 180)), dataclasses.replace(frame, image_size=(320, 180)), RenderConfig(), VOCAB,
+    annotate(black((320, 180)), dataclasses.replace(frame, image_size=(320, 180)), RenderConfig(hud=True), VOCAB,
              on_text=log)
     assert len({r[1] for _, r in log.items}) > 1  # wrapped on a narrow frame
     assert all(r[2] <= 320 for _, r in log.items)
