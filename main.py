@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """a2v command line: ``gui`` (default), ``run``, ``bench``, ``weights``, ``track``, ``track-eval``,
-``train``, ``train-combine``, ``eval``. Run ``python main.py <command> --help`` for each command's options."""
+``train``, ``train-combine``, ``eval``, ``search``.
+Run ``python main.py <command> --help`` for each command's options."""
 from __future__ import annotations
 
 import argparse
@@ -19,6 +20,7 @@ COMMAND_MODULES = (
     "trackers.cli",       # track, track-eval
     "engine.cli.train",    # train, train-combine
     "engine.cli.eval",     # eval
+    "engine.cli.search",   # search
 )
 
 
@@ -50,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="a2v: %(message)s", stream=sys.stderr)
-    for noisy in ("matplotlib", "PIL", "urllib3", "filelock", "absl"):
+    for noisy in ("matplotlib", "PIL", "urllib3", "filelock", "absl", "faiss", "faiss.loader"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -22,6 +22,7 @@ API: ``language_matrix(spec, vocab=None) -> (93, 2D) float32``; ``build_language
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -85,13 +86,21 @@ def cache_file(encoder: Union[str, os.PathLike], vocab: Optional[Vocabulary] = N
     return cache_dir() / "language" / f"{_cache_key(encoder, folder, vocab)}.npy"
 
 
+@functools.lru_cache(maxsize=2)
+def _load_encoder(folder: str, device: str):
+    """(tokenizer, model) of an encoder folder, loaded once per process (search embeds one query at a time)."""
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    model = AutoModel.from_pretrained(folder, local_files_only=True).to(device).eval()
+    return tokenizer, model
+
+
 def embed_phrases(folder: Path, phrases: list[str], device: str = "cpu") -> np.ndarray:
     """(P, D) float32: last-layer token vectors summed over each phrase's tokens (no special tokens)."""
     import torch
-    from transformers import AutoModel, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-    model = AutoModel.from_pretrained(str(folder), local_files_only=True).to(device).eval()
+    tokenizer, model = _load_encoder(str(folder), str(device))
     batch = tokenizer(phrases, padding=True, return_tensors="pt", return_special_tokens_mask=True)
     keep = batch.pop("special_tokens_mask") == 0
     keep &= batch["attention_mask"].bool()

@@ -17,6 +17,7 @@ BENCHMARKS = {
     "a2v": ("engine.bench.a2v", "the A2V network: persons/s, ours vs the official-style forward"),
     "render": ("engine.bench.render", "overlay drawing: ms per frame"),
     "tracker": ("trackers.bench", "SORT on MOT15 detections: frames/s"),
+    "search": ("engine.bench.search", "text and more-like-this query time over N person-frames"),
 }
 
 
