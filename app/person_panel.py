@@ -24,13 +24,14 @@ from PyQt5.QtWidgets import (
 from app.history import PersonHistory, TrackHistory
 from app.projection import balanced_vector
 from app.qtimage import bgr_to_pixmap, qcolor
-from app.search_box import SearchBox
+from app.search_box import RESULTS_MIN_HEIGHT, SearchBox
 from app.status_bar import ElidedLabel
 from app.timeline import TimelinePanel
 from app.vector_map import VectorMap, VectorPlot, place_labels
 from engine.render.colors import track_color
 
 ICON_SIZE = QSize(40, 56)
+PERSON_LIST_MIN_HEIGHT = 110
 TOP_ACTIONS = 5
 MATCH_MARK = "★ "                          # list prefix of persons a search matches in the current frame
 MATCH_BACKGROUND = QColor(255, 240, 160)
@@ -109,7 +110,7 @@ class PersonPanel(QWidget):
         self.search.results_changed.connect(self._on_results_changed)
         self.person_list = QListWidget()
         self.person_list.setIconSize(ICON_SIZE)
-        self.person_list.setMinimumHeight(110)
+        self.person_list.setMinimumHeight(PERSON_LIST_MIN_HEIGHT)
         self.person_list.currentItemChanged.connect(self._on_current_item)
         self.timeline = TimelinePanel(vocab)
         self.actions = ActionBars(vocab)
@@ -124,8 +125,9 @@ class PersonPanel(QWidget):
         top = QWidget()
         top_layout = QVBoxLayout(top)
         top_layout.setContentsMargins(0, 0, 0, 0)
+        top_layout.addWidget(self.search.results, 1)
         top_layout.addWidget(QLabel("Tracked persons"))
-        top_layout.addWidget(self.person_list)
+        top_layout.addWidget(self.person_list, 2)
         timeline_box = QWidget()
         timeline_layout = QVBoxLayout(timeline_box)
         timeline_layout.setContentsMargins(0, 0, 0, 0)
@@ -278,6 +280,10 @@ class PersonPanel(QWidget):
         return self.search.tracks_at(self.current_frame)
 
     def _on_results_changed(self) -> None:
+        # The result list takes its rows from the person list's minimum: the panel (and a window at its
+        # minimum size, e.g. the 1600x1000 screenshots) does not grow when results appear.
+        shown = bool(self.search.segments)
+        self.person_list.setMinimumHeight(PERSON_LIST_MIN_HEIGHT - (RESULTS_MIN_HEIGHT if shown else 0))
         self.refresh(force=True)
 
     def _on_result_clicked(self, track_id: int, start_frame: int) -> None:

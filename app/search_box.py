@@ -26,6 +26,7 @@ from engine.search.segments import Segment
 from engine.search.table import PersonFrames
 
 TOP_SEGMENTS = 20
+RESULTS_MIN_HEIGHT = 40   # two rows
 
 
 def history_frames(history: PersonHistory, item: str) -> PersonFrames:
@@ -60,7 +61,8 @@ def segment_text(segment: Segment) -> str:
 
 
 class SearchBox(QWidget):
-    """Query line, Find button, one status line and the list of result segments (best first).
+    """Query line, Find button, one status line and :attr:`results`, the list of result segments (best first;
+    the owner places it).
 
     ``result_clicked(track_id, start_frame)`` fires when a result is clicked; ``results_changed()`` when a
     search finished (or was cleared). ``segments`` holds the last result's segments.
@@ -89,8 +91,12 @@ class SearchBox(QWidget):
         self.find_button = QPushButton("Find")
         self.find_button.clicked.connect(self.find)
         self.status = ElidedLabel()
+        self.status.hide()
+        # The result list is laid out by the panel (beside the person list, in its splitter section, so the
+        # panel's minimum height hardly grows); hidden while there are no results.
         self.results = QListWidget()
-        self.results.setMaximumHeight(96)
+        self.results.setMinimumHeight(RESULTS_MIN_HEIGHT)
+        self.results.hide()
         self.results.itemClicked.connect(self._on_item_clicked)
         row = QHBoxLayout()
         row.setContentsMargins(0, 0, 0, 0)
@@ -101,23 +107,27 @@ class SearchBox(QWidget):
         layout.setSpacing(2)
         layout.addLayout(row)
         layout.addWidget(self.status)
-        layout.addWidget(self.results)
+
+    def _say(self, text: str) -> None:
+        """The one status line; hidden while empty, so an unused box takes one row."""
+        self.status.set_full_text(text)
+        self.status.setVisible(bool(text))
 
     # ------------------------------------------------------------------------------------------ search
     def find(self) -> None:
         """Search the history as it is now for the query's text (on a worker thread)."""
         query = " ".join(self.query.text().split())
         if not query:
-            self.status.set_full_text('type what people do, e.g. "hand holds something", then Find')
+            self._say('type what people do, e.g. "hand holds something", then Find')
             return
         table = history_frames(self.history, self.item_name)
         if not len(table):
-            self.status.set_full_text("nothing to search yet: no person with PaSta in the history")
+            self._say("nothing to search yet: no person with PaSta in the history")
             return
         self._token += 1
         self.searching = True
         loading = "" if self._encoder is not None else f" (loading the {self.encoder_name} text encoder)"
-        self.status.set_full_text(f"searching {len(table)} person-frames for {query!r}{loading}…")
+        self._say(f"searching {len(table)} person-frames for {query!r}{loading}…")
         threading.Thread(target=self._work, args=(self._token, table, query), name="a2v-search",
                          daemon=True).start()
 
@@ -141,18 +151,19 @@ class SearchBox(QWidget):
             return   # a newer query was asked meanwhile
         self.searching = False
         if result is None:
-            self.status.set_full_text(error)
+            self._say(error)
             return
         self.segments = list(result.segments)
         meaning = ", ".join(f"{label} ({weight:.2f})" for label, weight in result.meaning)
         found = f"{len(self.segments)} segment{'s' * (len(self.segments) != 1)}" if self.segments else "no match"
-        self.status.set_full_text(f"read as: {meaning} — {found}")
+        self._say(f"read as: {meaning} — {found}")
         self.results.clear()
         for segment in self.segments:
             item = QListWidgetItem(segment_text(segment))
             item.setData(Qt.UserRole, (segment.track, segment.start_frame))
             item.setToolTip(f"peak {segment.peak_score:.2f} at frame {segment.peak_frame}; click to go there")
             self.results.addItem(item)
+        self.results.setVisible(bool(self.segments))
         self.results_changed.emit()
 
     def clear(self) -> None:
@@ -161,7 +172,8 @@ class SearchBox(QWidget):
         self.searching = False
         self.segments = []
         self.results.clear()
-        self.status.set_full_text("")
+        self.results.hide()
+        self._say("")
         self.results_changed.emit()
 
     def _on_item_clicked(self, item: QListWidgetItem) -> None:
