@@ -89,8 +89,10 @@ def test_search_live_highlights_marks_and_seeks(qtbot, make_window, sample_clip)
     settle(qtbot, window)
     panel, box = window.panel, window.panel.search
     assert box.item_name == window.session.source.name
+    before = panel.minimumSizeHint().height()
 
     _search(qtbot, panel, "hand holds something")
+    assert panel.minimumSizeHint().height() <= before + 30   # results take the person list's rows; + status
     assert box.segments, box.status.full_text
     first = box.segments[0]
     assert (first.track, first.start_frame, first.end_frame) == (1, 10, 30)
