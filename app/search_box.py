@@ -159,7 +159,10 @@ class SearchBox(QWidget):
             result, error = searcher.text(query, top=TOP_SEGMENTS), ""
         except Exception as exc:  # noqa: BLE001 - any failure becomes the status line, never a dead thread
             result, error = None, f"search failed: {exc}"
-        self._finished.emit(token, result, error)
+        try:
+            self._finished.emit(token, result, error)
+        except RuntimeError:
+            pass   # the window closed while the query ran: nobody to tell
 
     def _on_finished(self, token: int, result, error: str) -> None:
         if token != self._token:
