@@ -110,6 +110,9 @@ class MainWindow(QMainWindow):
         self.panel = PersonPanel(self.vocab, self.history)
         self.panel.csv_button.clicked.connect(self._ask_timeline_csv)
         self.panel.png_button.clicked.connect(self._ask_timeline_png)
+        self.panel.seek_requested.connect(self._on_search_seek)
+        self.panel.search.results_changed.connect(self._show_search_highlights)
+        self.search_seeks: list[int] = []   # frames search results asked to seek to (latest last)
         self.panel_dock = QDockWidget("Persons", self)
         self.panel_dock.setObjectName("persons_dock")
         self.panel_dock.setWidget(self.panel)
@@ -309,6 +312,7 @@ class MainWindow(QMainWindow):
         if new_source:
             self.history.clear()
             self.panel.clear()
+            self.panel.search.item_name = prepared.source.name
             self.frames_received = 0
         self._apply_speed()
         source = self.session.source
@@ -453,7 +457,22 @@ class MainWindow(QMainWindow):
             self.transport.show_position(result.index, getattr(self.session.source, "frame_count", None))
         self.panel.pasta_off = results[-1].info.get("pasta_off")
         self.panel.mark_dirty(self.history.last_frame, results)
+        self._show_search_highlights()
         return len(results)
+
+    def _show_search_highlights(self) -> None:
+        """Outline the persons of the shown frame that a search result covers (cheap: a few segments)."""
+        result = self.last_result
+        if result is None:
+            self.view.set_highlights({})
+            return
+        matching = self.panel.search.tracks_at(result.index)
+        self.view.set_highlights({p.track_id: p.box for p in result.persons if p.track_id in matching})
+
+    def _on_search_seek(self, frame: int) -> None:
+        """A clicked search result: go to its segment's start (the person is already selected)."""
+        self.search_seeks.append(int(frame))
+        self.seek(int(frame))
 
     def rate_text(self) -> str:
         """The achieved playback rate, e.g. "0.4× real time, A2V every 5th frame" (:mod:`app.playback_rate`)."""

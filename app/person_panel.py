@@ -24,13 +24,17 @@ from PyQt5.QtWidgets import (
 from app.history import PersonHistory, TrackHistory
 from app.projection import balanced_vector
 from app.qtimage import bgr_to_pixmap, qcolor
+from app.search_box import RESULTS_MIN_HEIGHT, SearchBox
 from app.status_bar import ElidedLabel
 from app.timeline import TimelinePanel
 from app.vector_map import VectorMap, VectorPlot, place_labels
 from engine.render.colors import track_color
 
 ICON_SIZE = QSize(40, 56)
+PERSON_LIST_MIN_HEIGHT = 110
 TOP_ACTIONS = 5
+MATCH_MARK = "★ "                          # list prefix of persons a search matches in the current frame
+MATCH_BACKGROUND = QColor(255, 240, 160)
 
 
 def person_icon(track: TrackHistory) -> QIcon:
@@ -85,9 +89,11 @@ class ActionBars(pg.PlotWidget):
 
 
 class PersonPanel(QWidget):
-    """See the module docstring. ``selection_changed(track_id)`` fires when the user picks a person."""
+    """See the module docstring. ``selection_changed(track_id)`` fires when the user picks a person;
+    ``seek_requested(frame)`` when a search result is clicked (the person is selected first)."""
 
     selection_changed = pyqtSignal(int)
+    seek_requested = pyqtSignal(int)
 
     def __init__(self, vocab, history: PersonHistory, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
@@ -99,9 +105,12 @@ class PersonPanel(QWidget):
         self.pasta_off: Optional[str] = None  # the run's reason when PaSta is off (FrameResult.info)
         self._dirty = False
 
+        self.search = SearchBox(history)
+        self.search.result_clicked.connect(self._on_result_clicked)
+        self.search.results_changed.connect(self._on_results_changed)
         self.person_list = QListWidget()
         self.person_list.setIconSize(ICON_SIZE)
-        self.person_list.setMinimumHeight(110)
+        self.person_list.setMinimumHeight(PERSON_LIST_MIN_HEIGHT)
         self.person_list.currentItemChanged.connect(self._on_current_item)
         self.timeline = TimelinePanel(vocab)
         self.actions = ActionBars(vocab)
@@ -116,8 +125,9 @@ class PersonPanel(QWidget):
         top = QWidget()
         top_layout = QVBoxLayout(top)
         top_layout.setContentsMargins(0, 0, 0, 0)
+        top_layout.addWidget(self.search.results, 1)
         top_layout.addWidget(QLabel("Tracked persons"))
-        top_layout.addWidget(self.person_list)
+        top_layout.addWidget(self.person_list, 2)
         timeline_box = QWidget()
         timeline_layout = QVBoxLayout(timeline_box)
         timeline_layout.setContentsMargins(0, 0, 0, 0)
@@ -130,7 +140,8 @@ class PersonPanel(QWidget):
             splitter.setStretchFactor(splitter.count() - 1, stretch)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
-        layout.addWidget(splitter)
+        layout.addWidget(self.search)
+        layout.addWidget(splitter, 1)
 
     # ----------------------------------------------------------------------------------------- feeding
     def mark_dirty(self, current_frame: int, new_results=()) -> None:
@@ -169,6 +180,7 @@ class PersonPanel(QWidget):
 
     def _refresh_list(self) -> None:
         current = set(self.history.current_ids)
+        matching = self.search.tracks_at(self.current_frame)
         wanted = self._ordered_tracks()
         self.person_list.blockSignals(True)
         try:
@@ -187,12 +199,14 @@ class PersonPanel(QWidget):
             for track in wanted:
                 item = existing[track.track_id]
                 state = "" if track.track_id in current else "  (not in view)"
-                item.setText(f"ID {track.track_id}   seen {track.seconds_seen:.1f} s, "
+                mark = MATCH_MARK if track.track_id in matching else ""
+                item.setText(f"{mark}ID {track.track_id}   seen {track.seconds_seen:.1f} s, "
                              f"{track.frames_seen} frames{state}")
                 if item.data(Qt.UserRole + 1) != track.thumbnail_time:  # re-make the icon only when it changed
                     item.setIcon(person_icon(track))
                     item.setData(Qt.UserRole + 1, track.thumbnail_time)
                 item.setForeground(QBrush(QColor(0, 0, 0) if track.track_id in current else QColor(130, 130, 130)))
+                item.setBackground(QBrush(MATCH_BACKGROUND) if mark else QBrush())
                 if track.track_id == self.selected_track:
                     self.person_list.setCurrentItem(item)
         finally:
@@ -206,6 +220,7 @@ class PersonPanel(QWidget):
             self.timeline.set_title("Timeline: select a person (list, map or click in the video)")
             self.timeline.set_data(np.zeros(0, np.int64), np.zeros(0), np.zeros((0, len(self.vocab.pasta)), np.float32),
                                    np.zeros((0, len(self.vocab.actions)), np.float32))
+            self.timeline.set_marks([])
             self.actions.set_actions(None, empty_title="Actions now")
             self.vector_plot.set_vector(None, None)
             self.details.set_full_text("")
@@ -213,6 +228,7 @@ class PersonPanel(QWidget):
             return
         frames, times, pasta, actions = self.history.series(track.track_id)
         self.timeline.set_data(frames, times, pasta, actions)
+        self.timeline.set_marks(self.search.marks_of(track.track_id))
         self.timeline.set_cursor(self.current_frame)
         if self.pasta_off and np.isnan(pasta).all():
             self.timeline.set_message("PaSta off: no part states to plot (why: see above)")
@@ -255,7 +271,25 @@ class PersonPanel(QWidget):
     def clear(self) -> None:
         self.selected_track = None
         self.person_list.clear()
+        self.search.clear()
         self.refresh(force=True)
+
+    # ------------------------------------------------------------------------------------------ search
+    def matching_tracks(self) -> set[int]:
+        """Tracks a search result covers in the current frame (starred in the list, outlined in the view)."""
+        return self.search.tracks_at(self.current_frame)
+
+    def _on_results_changed(self) -> None:
+        # The result list takes its rows from the person list's minimum: the panel (and a window at its
+        # minimum size, e.g. the 1600x1000 screenshots) does not grow when results appear.
+        shown = bool(self.search.segments)
+        self.person_list.setMinimumHeight(PERSON_LIST_MIN_HEIGHT - (RESULTS_MIN_HEIGHT if shown else 0))
+        self.refresh(force=True)
+
+    def _on_result_clicked(self, track_id: int, start_frame: int) -> None:
+        if track_id in self.history.tracks:
+            self.select_track(track_id)
+        self.seek_requested.emit(int(start_frame))
 
     # ----------------------------------------------------------------------------------------- exports
     def export_timeline_csv(self, path: str | Path) -> Path:

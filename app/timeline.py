@@ -31,6 +31,8 @@ NAME_WIDTH = 60        # left column with the row names
 AXIS_HEIGHT = 16       # frame numbers under the rows
 NONE_COLOR = QColor(215, 215, 215)
 EMPTY_COLOR = QColor(250, 250, 250)
+MARK_COLOR = QColor(255, 215, 0, 80)    # search result regions
+MARK_EDGE = QColor(200, 150, 0)
 
 
 @dataclass
@@ -77,6 +79,7 @@ class SegmentRows(QWidget):
         self.times = np.zeros(0, np.float64)
         self.rows: list[Row] = []
         self.cursor = -1
+        self.marks: list[tuple[int, int]] = []   # (start_frame, end_frame) inclusive: search results
         self.hover_text = ""
         self.setMouseTracking(True)
         self.setMinimumHeight(AXIS_HEIGHT + ROW_HEIGHT * 3)
@@ -90,6 +93,24 @@ class SegmentRows(QWidget):
     def set_cursor(self, frame: int) -> None:
         self.cursor = int(frame)
         self.update()
+
+    def set_marks(self, marks: Sequence[tuple[int, int]]) -> None:
+        """Frame ranges (start, end), inclusive, drawn as translucent regions over the rows."""
+        self.marks = [(int(a), int(b)) for a, b in marks]
+        self.update()
+
+    def mark_rects(self) -> list[QRectF]:
+        """The widget rectangles of the marks that overlap the shown frames (clipped to them)."""
+        if not len(self.frames) or not self.rows:
+            return []
+        plot, first, n = self._plot_rect(), int(self.frames[0]), len(self.frames)
+        rects = []
+        for start, end in self.marks:
+            lo, hi = max(start - first, 0), min(end - first + 1, n)
+            if hi > lo:
+                x1, x2 = self.x_of(lo), self.x_of(hi)
+                rects.append(QRectF(x1, plot.y(), max(2.0, x2 - x1), plot.height()))
+        return rects
 
     # ---------------------------------------------------------------------------------------- geometry
     def _plot_rect(self) -> QRectF:
@@ -151,6 +172,10 @@ class SegmentRows(QWidget):
                     painter.setPen(QColor(0, 0, 0) if color.lightness() > 120 else QColor(255, 255, 255))
                     text = metrics.elidedText(row.names[label], Qt.ElideRight, int(rect.width()) - 4)
                     painter.drawText(rect.adjusted(2, 0, -2, 0), Qt.AlignVCenter | Qt.AlignLeft, text)
+        for rect in self.mark_rects():   # search results: translucent yellow, the rows stay readable
+            painter.fillRect(rect, MARK_COLOR)
+            painter.setPen(QPen(MARK_EDGE, 1))
+            painter.drawRect(rect)
         # frame axis: first, middle, last frame numbers
         painter.setPen(self.palette().windowText().color())
         axis_top = plot.y() + plot.height() + 1
@@ -277,6 +302,7 @@ class TimelinePanel(QWidget):
         self.times = np.zeros(0, np.float64)
         self.pasta = np.zeros((0, len(vocab.pasta)), np.float32)
         self.actions = np.zeros((0, len(vocab.actions)), np.float32)
+        self.marks: list[tuple[int, int]] = []
         self.title = ElidedLabel()
         self.title.set_full_text("Timeline: select a person")
         self.parts = SegmentRows()
@@ -382,6 +408,13 @@ class TimelinePanel(QWidget):
             top = probs[np.arange(len(labels)), order[:, rank]] if len(order) else np.zeros(0)
             rows.append(Row(title, labels, top, names, _action_color))
         return rows
+
+    def set_marks(self, marks: Sequence[tuple[int, int]]) -> None:
+        """Search results of the shown person: ``[(start_frame, end_frame), ...]`` inclusive, drawn as
+        translucent regions over the part and action rows."""
+        self.marks = [(int(a), int(b)) for a, b in marks]
+        self.parts.set_marks(self.marks)
+        self.action_rows.set_marks(self.marks)
 
     def set_cursor(self, frame: int) -> None:
         self.parts.set_cursor(frame)

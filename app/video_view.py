@@ -5,10 +5,12 @@ from typing import Optional
 
 import numpy as np
 from PyQt5.QtCore import QPointF, QRectF, QSize, Qt, pyqtSignal
-from PyQt5.QtGui import QColor, QImage, QPainter
+from PyQt5.QtGui import QColor, QImage, QPainter, QPen
 from PyQt5.QtWidgets import QSizePolicy, QWidget
 
 from app.qtimage import bgr_to_qimage
+
+HIGHLIGHT_COLOR = QColor(255, 215, 0)   # persons a search matches now (drawn just outside their box)
 
 
 class VideoView(QWidget):
@@ -21,6 +23,7 @@ class VideoView(QWidget):
         self.image: Optional[QImage] = None
         self.placeholder = "Open a video, a camera, a stream or an image folder (File → Open)"
         self.frames_shown = 0
+        self.highlights: dict[int, np.ndarray] = {}   # track id -> (4,) xyxy frame pixels: search matches
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
         self.setMinimumSize(320, 180)
 
@@ -35,6 +38,16 @@ class VideoView(QWidget):
 
     def clear(self) -> None:
         self.image = None
+        self.highlights = {}
+        self.update()
+
+    def set_highlights(self, boxes: dict[int, np.ndarray]) -> None:
+        """Outline these persons (track id -> (4,) xyxy box in frame pixels) in thick yellow: the ones a
+        search matches in the shown frame. An empty dict removes the outlines."""
+        boxes = {int(k): np.asarray(v, np.float32).reshape(4) for k, v in boxes.items()}
+        if boxes.keys() == self.highlights.keys() and all(np.array_equal(boxes[k], self.highlights[k]) for k in boxes):
+            return
+        self.highlights = boxes
         self.update()
 
     def _target(self) -> Optional[QRectF]:
@@ -62,6 +75,13 @@ class VideoView(QWidget):
         else:
             painter.setRenderHint(QPainter.SmoothPixmapTransform, True)
             painter.drawImage(target, self.image)
+            if self.highlights:
+                scale = target.width() / self.image.width()
+                painter.setPen(QPen(HIGHLIGHT_COLOR, 4))
+                painter.setBrush(Qt.NoBrush)
+                for x1, y1, x2, y2 in self.highlights.values():
+                    painter.drawRect(QRectF(target.x() + x1 * scale - 3, target.y() + y1 * scale - 3,
+                                            (x2 - x1) * scale + 6, (y2 - y1) * scale + 6))
         painter.end()
 
     def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt name
