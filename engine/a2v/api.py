@@ -166,8 +166,9 @@ class A2V:
             self.repaired_boxes += 1
         return repaired.astype(np.float32), boxes
 
-    def infer(self, image_bgr: np.ndarray, boxes, keypoints) -> dict[str, np.ndarray]:
-        """All persons of one image in one forward pass; see the module docstring for shapes."""
+    def _prepare(self, image_bgr, boxes, keypoints):
+        """Check one image's inputs and derive what the network needs: ``(image (H, W, 3) uint8, boxes (N, 4),
+        keypoints (N, 17, 3) with non-finite joints repaired, part boxes (N, 10, 4), skeleton maps)``."""
         image = np.asarray(image_bgr)
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise A2VError(f"image_bgr must be an (H, W, 3) uint8 BGR image, got {image.shape} {image.dtype}")
@@ -177,10 +178,15 @@ class A2V:
         if keypoints.shape != (boxes.shape[0], 17, 3):
             raise A2VError(f"keypoints must have shape (N, 17, 3) with N = {boxes.shape[0]} boxes, "
                            f"got {keypoints.shape}")
-        n = boxes.shape[0]
         keypoints, boxes = self._repair(keypoints, boxes, (width, height))
         parts = clip_boxes(part_boxes(keypoints, boxes), (width, height))
         skeletons = skeleton_maps(keypoints, (width, height))
+        return image, boxes, keypoints, parts, skeletons
+
+    def infer(self, image_bgr: np.ndarray, boxes, keypoints) -> dict[str, np.ndarray]:
+        """All persons of one image in one forward pass; see the module docstring for shapes."""
+        image, boxes, keypoints, parts, skeletons = self._prepare(image_bgr, boxes, keypoints)
+        n = boxes.shape[0]
         out = {"part_boxes": parts, "skeleton_maps": skeletons}
         if n == 0:
             out.update(pasta=np.zeros((0, NUM_PASTA), np.float32), actions=np.zeros((0, NUM_VERBS), np.float32),
@@ -231,17 +237,7 @@ class A2V:
                            f"{len(keypoints_list)} keypoint sets; give one of each per image")
         prepared = []  # per image: (image (resized), scale, boxes, keypoints, parts, skeletons)
         for image, boxes, keypoints in zip(images_bgr, boxes_list, keypoints_list):
-            image = np.asarray(image)
-            if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-                raise A2VError(f"image_bgr must be an (H, W, 3) uint8 BGR image, got {image.shape} {image.dtype}")
-            height, width = image.shape[:2]
-            boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
-            keypoints = np.asarray(keypoints, dtype=np.float32)
-            if keypoints.shape != (boxes.shape[0], 17, 3):
-                raise A2VError(f"keypoints must have shape (N, 17, 3) with N = {boxes.shape[0]} boxes, "
-                               f"got {keypoints.shape}")
-            parts = clip_boxes(part_boxes(keypoints, boxes), (width, height))
-            skeletons = skeleton_maps(keypoints, (width, height))
+            image, boxes, keypoints, parts, skeletons = self._prepare(image, boxes, keypoints)
             scale = 1.0
             if self.mode == "fast" and len(boxes):
                 image, scale = _resize_long_side(image, self.fast_long_side)
