@@ -386,6 +386,27 @@ def _rows(array: np.ndarray, digits: int) -> list:
     return [[_r(v, digits) for v in row] for row in np.asarray(array, dtype=np.float64).reshape(len(array), -1)]
 
 
+class _LineSink(SinkBase):
+    """A sink of whole text lines (:class:`_LineFile`): finalized (renamed into place) on ``close()``,
+    dropped by ``discard()`` when atomic."""
+
+    def __init__(self, path: str | os.PathLike, atomic: bool = False) -> None:
+        self.path = Path(path)
+        self.lines_written = 0
+        self.closed = False
+        self.committed = False
+        self._file = _LineFile(self.path, atomic)
+
+    def close(self, commit: bool = True) -> None:
+        if not self.closed:
+            self.closed = True
+            self._file.close(commit)
+            self.committed = commit
+
+    def discard(self) -> None:
+        self.close(commit=False)
+
+
 class ResultRecords:
     """A :class:`FrameResult` as the plain dict that ``results.jsonl`` holds (see :class:`JsonlSink` for
     the format); also what ``engine.api.Result.to_dict()`` returns."""
@@ -441,7 +462,7 @@ class ResultRecords:
         return record
 
 
-class JsonlSink(ResultRecords, SinkBase):
+class JsonlSink(ResultRecords, _LineSink):
     """One JSON object per frame, one line each, flushed as written (a killed run leaves whole lines).
 
     Line format::
@@ -462,12 +483,8 @@ class JsonlSink(ResultRecords, SinkBase):
     name = "results"
 
     def __init__(self, path: str | os.PathLike, vocab=None, top_actions: int = 5, atomic: bool = False) -> None:
-        super().__init__(vocab, top_actions)
-        self.path = Path(path)
-        self.lines_written = 0
-        self.closed = False
-        self.committed = False
-        self._file = _LineFile(self.path, atomic)
+        ResultRecords.__init__(self, vocab, top_actions)
+        _LineSink.__init__(self, path, atomic)
 
     def write(self, annotated: Optional[np.ndarray], result: FrameResult) -> None:
         if self.closed:
@@ -475,15 +492,6 @@ class JsonlSink(ResultRecords, SinkBase):
         line = json.dumps(self.frame_record(result), separators=(",", ":"), allow_nan=False)
         self._file.write(line + "\n")  # one os.write: on disk at once, and never half of it
         self.lines_written += 1
-
-    def close(self, commit: bool = True) -> None:
-        if not self.closed:
-            self.closed = True
-            self._file.close(commit)
-            self.committed = commit
-
-    def discard(self) -> None:
-        self.close(commit=False)
 
 
 # ----------------------------------------------------------------------------------------------- NPZ
@@ -685,7 +693,7 @@ class VectorSink(SinkBase):
 
 # ----------------------------------------------------------------------------------------------- MOT
 
-class MotSink(SinkBase):
+class MotSink(_LineSink):
     """MOTChallenge tracks: ``frame,id,x,y,w,h,score,-1,-1,-1`` per confirmed person (``id >= 0``).
 
     ``frame`` is 1-based (``result.index + 1``); ``x, y`` the top-left corner, ``w, h`` the box size in
@@ -693,13 +701,6 @@ class MotSink(SinkBase):
     """
 
     name = "tracks"
-
-    def __init__(self, path: str | os.PathLike, atomic: bool = False) -> None:
-        self.path = Path(path)
-        self.lines_written = 0
-        self.closed = False
-        self.committed = False
-        self._file = _LineFile(self.path, atomic)
 
     def write(self, annotated: Optional[np.ndarray], result: FrameResult) -> None:
         if self.closed:
@@ -713,15 +714,6 @@ class MotSink(SinkBase):
         if lines:
             self._file.write("".join(lines))  # the frame's lines in one piece
             self.lines_written += len(lines)
-
-    def close(self, commit: bool = True) -> None:
-        if not self.closed:
-            self.closed = True
-            self._file.close(commit)
-            self.committed = commit
-
-    def discard(self) -> None:
-        self.close(commit=False)
 
 
 # -------------------------------------------------------------------------------------------- images
