@@ -15,6 +15,7 @@ from PyQt5.QtWidgets import QApplication  # noqa: E402
 from engine.render.colors import group_color  # noqa: E402
 from engine.types import Person  # noqa: E402
 from tests.app.test_app import settle, wait_frames, wait_index  # noqa: E402
+from tests.engine.test_pipeline_player import SlowCarrier  # noqa: E402
 
 
 class FakeDetections:
@@ -111,28 +112,7 @@ def test_the_person_list_says_not_in_view_only_for_people_absent_from_the_curren
 
 # ----------------------------------------------------------------------------------------- 2. real time
 
-class SlowStage:
-    """A stage that takes ``cost_s`` per frame it computes, with a cheap ``carry`` (as A2V has)."""
-
-    name = "a2v"
-
-    def __init__(self, cost_s: float) -> None:
-        self.cost_s = cost_s
-        self.computed: list[int] = []
-        self.carried: list[int] = []
-
-    def __call__(self, frame, result) -> None:
-        time.sleep(self.cost_s)
-        self.computed.append(result.index)
-
-    def carry(self, frame, result) -> None:
-        self.carried.append(result.index)
-
-    def close(self) -> None:
-        pass
-
-    def describe(self) -> str:
-        return f"slow ({self.cost_s * 1000:.0f} ms)"
+SlowStage = SlowCarrier  # a stage that takes its cost per computed frame, with a cheap carry (as A2V has)
 
 
 def test_at_1x_a_slow_stage_skips_frames_and_the_clip_plays_in_real_time(qtbot, make_window, sample_clip):

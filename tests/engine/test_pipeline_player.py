@@ -28,7 +28,7 @@ class SlowCarrier:
         pass
 
     def describe(self) -> str:
-        return "slow"
+        return f"slow ({self.cost_s * 1000:.0f} ms)"
 
 
 def _run(stage, n, fps, **kwargs):
