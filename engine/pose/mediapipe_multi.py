@@ -288,6 +288,9 @@ class MediaPipeMultiPoseBackend(BasePoseBackend):
     def __init__(self, video_mode: bool = True, detector_interval: int = 25, tile_grids: Sequence[int] = (1, 2, 3),
                  tile_overlap: float = 0.25, score_threshold: float = 0.8, nms_threshold: float = 0.3,
                  max_persons: int = 10, reason: str = "") -> None:
+        from engine.pose.mediapipe_import import import_mediapipe
+
+        import_mediapipe()  # first, so no later mediapipe import pins this stack (engine.pose.mediapipe_import)
         from mediapipe.python.solution_base import SolutionBase
 
         if detector_interval < 1:

@@ -75,8 +75,9 @@ class MediaPipePoseBackend(BasePoseBackend):
     def __init__(self, detector=None, detector_note: str = "", video_mode: bool = True,
                  min_detection_confidence: float = 0.8, min_tracking_confidence: float = 0.5,
                  crop_margin: float = 0.25) -> None:
-        import mediapipe as mp
+        from engine.pose.mediapipe_import import import_mediapipe
 
+        mp = import_mediapipe()  # not a plain import: see engine.pose.mediapipe_import
         self._mp_pose = mp.solutions.pose
         self.detector = detector
         self.detector_note = detector_note or ("per person box" if detector is not None else
