@@ -157,7 +157,7 @@ def load_language(spec: Union[str, os.PathLike, np.ndarray] = AUTO,
         except LanguageError as exc:
             if used == "minilm":
                 raise
-            log.warning("a2v.language auto: %s is cached but unusable (%s); trying the next one", used, exc)
+            log.warning("a2v.language auto: %s is cached but unusable (%s); trying the next one", used, str(exc))
             skipped.append(used)
             continue
         if used != choice.used:

@@ -65,7 +65,7 @@ class A2VStage:
         except WeightsNotFound as exc:
             self.pasta_off = pasta_off_no_weights() if cfg.checkpoint == "a2v_v1" else \
                 f"no A2V weights '{cfg.checkpoint}': {exc.hint}"
-            log.warning("PaSta and actions are off. %s", exc)
+            log.warning("PaSta and actions are off. %s", str(exc))  # a string: a kept record must not pin frames
             return
         except WeightsError as exc:
             raise A2VError(f"a2v.checkpoint: {exc}") from None
@@ -92,7 +92,7 @@ class A2VStage:
         except LanguageError as exc:
             if spec in ("minilm", AUTO):
                 raise A2VError(f"a2v.language: {exc}") from None
-            log.warning("a2v.language %r is not available (%s); using the bundled MiniLM matrix", spec, exc)
+            log.warning("a2v.language %r is not available (%s); using the bundled MiniLM matrix", spec, str(exc))
             matrix, choice = load_language("minilm")
             return matrix, replace(choice, requested=spec, note=f"{spec} unavailable, using MiniLM; {MINILM_NOTE}")
 
