@@ -142,17 +142,29 @@ class MainWindow(QMainWindow):
                                                                      bar.record_button)
         self.play_button.clicked.connect(self.toggle_play)
         self.step_button.clicked.connect(self.step)
-        self.slider.sliderReleased.connect(lambda: self.seek(self.slider.value()))
+        # Bound methods, not lambdas: PyQt keeps a lambda (and the window it closes over) alive until an
+        # event loop deletes its slot proxy; a bound method's window is freed with its last reference.
+        self.slider.sliderReleased.connect(self._on_slider_released)
         self.slider.actionTriggered.connect(self._on_slider_action)
-        self.speed_combo.currentIndexChanged.connect(lambda i: self.set_speed(self.speed_combo.itemData(i)))
+        self.speed_combo.currentIndexChanged.connect(self._on_speed_index)
         self.record_button.clicked.connect(self._on_record_clicked)
         return bar
+
+    def _on_slider_released(self) -> None:
+        self.seek(self.slider.value())
+
+    def _on_speed_index(self, index: int) -> None:
+        self.set_speed(self.speed_combo.itemData(index))
+
+    def open_sample_clip(self) -> None:
+        """File → Open the sample clip (in the background, like the source dialog)."""
+        self.open_source(str(SAMPLE_CLIP), wait=False)
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
         entries = (
             ("&Open source…", "Ctrl+O", self.ask_source),
-            ("Open the &sample clip", None, lambda: self.open_source(str(SAMPLE_CLIP), wait=False)),
+            ("Open the &sample clip", None, self.open_sample_clip),
             (None, None, None),
             ("&Export results (JSONL, NPZ, MOT)…", "Ctrl+E", self._ask_export_results),
             ("Export timeline as &CSV…", None, self._ask_timeline_csv),
