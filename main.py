@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     if bench_subparsers is not None and importlib.util.find_spec("app") is not None:
         # The GUI benchmark lives with the GUI; engine never imports app, main.py joins them.
         add_benchmark(bench_subparsers, "gui", "app.gui_bench", "GUI-thread ms per frame and per panel refresh")
+        add_benchmark(bench_subparsers, "gui-memory", "app.gui_memory_bench",
+                      "the window's RSS over open/close cycles of a clip (real stages)")
     return parser
 
 

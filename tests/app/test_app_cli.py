@@ -67,3 +67,31 @@ def test_gui_bench_reports_frame_and_refresh_cost(qapp, capsys):
     assert main(["--frames", "6", "--persons", "2", "--size", "320x240", "--history", "20"]) == 0
     out = capsys.readouterr().out
     assert "per frame" in out and "per panel refresh" in out and "% of one core" in out
+
+
+def test_gui_memory_bench_plays_each_cycle_and_releases_every_stage(qapp, sample_clip, tmp_path, capsys):
+    """``bench gui-memory``: real window, real default stages, a real clip; every stage freed at the end."""
+    import json
+
+    from app import gui_memory_bench
+
+    parser = argparse.ArgumentParser()
+    gui_memory_bench.add_arguments(parser)
+    report = tmp_path / "memory.json"
+    args = parser.parse_args(["--cycles", "2", "--frames", "3", "--source", str(sample_clip),
+                              "--json", str(report)])
+    assert gui_memory_bench.run(args) == 0
+    data = json.loads(report.read_text())
+    assert data["frames_shown"] == [3, 3]
+    assert len(data["rss_per_cycle_mib"]) == 2 and all(v > 50 for v in data["rss_per_cycle_mib"])
+    assert data["stages_built"] >= 4 and data["stages_alive"] == 0
+    assert "stages alive after close: 0 of" in capsys.readouterr().out
+
+
+def test_gui_memory_bench_refuses_zero_cycles():
+    from app import gui_memory_bench
+
+    parser = argparse.ArgumentParser()
+    gui_memory_bench.add_arguments(parser)
+    with pytest.raises(ValueError, match="--cycles 0"):
+        gui_memory_bench.run(parser.parse_args(["--cycles", "0"]))
