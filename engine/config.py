@@ -85,6 +85,9 @@ class PoseConfig:
     multi_score_threshold: float = _opt(0.5, min=0, help="mediapipe_multi: minimum person detector score")
     multi_nms_threshold: float = _opt(0.3, min=0, help="mediapipe_multi: head-box IoU above which two "
                                                        "detections are one person")
+    multi_cores: int = _opt(2, min=1, help="mediapipe_multi: CPU cores to use (at most the machine's): a "
+                                           "frame's detector views and per-person landmark calls run this "
+                                           "many side by side, a lone landmark call on this many threads")
 
 
 @dataclass

@@ -11,6 +11,7 @@ kept in ``backend.choice`` for the HUD.
 from __future__ import annotations
 
 import logging
+import os
 
 import torch
 
@@ -52,7 +53,7 @@ def build_mediapipe_multi(config: Config, video_mode: bool = True, reason: str =
         video_mode=video_mode, detector_interval=pose.multi_detector_interval,
         tile_grids=[int(n) for n in pose.multi_tiles], tile_overlap=pose.multi_tile_overlap,
         score_threshold=pose.multi_score_threshold, nms_threshold=pose.multi_nms_threshold,
-        max_persons=pose.max_persons, reason=reason)
+        max_persons=pose.max_persons, cores=min(pose.multi_cores, os.cpu_count() or 1), reason=reason)
 
 
 def _cpu_choice(config: Config, device: torch.device, video_mode: bool, why: str) -> BasePoseBackend:

@@ -166,10 +166,42 @@ def test_video_mode_tracks_rois_between_detector_runs():
 
 
 def test_describe_says_what_runs():
-    backend = mm.MediaPipeMultiPoseBackend(video_mode=True, detector_interval=7, tile_grids=(2,),
+    backend = mm.MediaPipeMultiPoseBackend(video_mode=True, detector_interval=7, tile_grids=(2,), cores=2,
                                            reason="no detector weights cached")
     try:
         assert backend.describe() == ("mediapipe_multi (CPU, every person: tiled detector (1, 2x2) every 7 frames, "
-                                      "landmarks per person; no detector weights cached)")
+                                      "landmarks per person, 2 cores; no detector weights cached)")
     finally:
         backend.close()
+
+
+def test_calls_side_by_side_give_what_one_core_gives(still):
+    """Two cores (calls side by side, a lone call on 2 threads) and one core find the same people with
+    the same landmarks, in the same order, for 1, 2 and 3 ROIs (3 on 2 cores: a pair, then a lone call)."""
+    frame = media.four_person_frame(0)
+    rgb = np.ascontiguousarray(frame[:, :, ::-1])
+    rois = [mm.alignment_roi(d.keypoints[0], d.keypoints[1])
+            for d in still.detect(rgb, mm.tile_views(1280, 544, (1, 2, 3), 0.25))]
+    assert len(rois) == 4
+    single = mm.MediaPipeMultiPoseBackend(video_mode=False, cores=1)
+    double = mm.MediaPipeMultiPoseBackend(video_mode=False, cores=2)
+    try:
+        assert len(double._landmarker.graphs) == 2 and double._landmarker.solo not in double._landmarker.graphs
+        for count in (1, 2, 3):
+            one = single.landmarks(rgb, rois[:count])
+            two = double.landmarks(rgb, rois[:count])
+            assert all(r is not None for r in one) and len(two) == count
+            for a, b in zip(one, two):
+                np.testing.assert_allclose(a[0], b[0], atol=0.5)  # pixels; 2 XNNPACK threads sum in another order
+        assert len(double(frame)) == len(single(frame)) == 4
+    finally:
+        single.close()
+        double.close()
+
+
+def test_pruned_landmark_graph_keeps_what_is_read_and_drops_the_mask():
+    graph, presence = mm._landmark_graph()
+    calculators = [node.calculator for node in graph.node]
+    assert presence and presence in list(graph.output_stream)
+    assert "InferenceCalculatorCpu" in calculators and "LandmarkProjectionCalculator" in calculators
+    assert "WarpAffineCalculator" not in calculators and "TensorsToSegmentationCalculator" not in calculators
