@@ -222,6 +222,11 @@ def _measure(args: argparse.Namespace, emit) -> int:
               f"{time.perf_counter() - start:.1f} s ({model.onnx.graph_path.name})")
         ours["fast_" + runtime] = copy.copy(model)
         ours["fast_" + runtime].mode = "fast"
+    from engine.a2v.runtime import resolve_runtime
+
+    auto, why = resolve_runtime("auto", device)
+    print(f"a2v.runtime auto (the default) runs {auto} here ({why}): the parity{'' if auto == 'torch' else '_' + auto}"
+          f" and fast{'' if auto == 'torch' else '_' + auto} rows are what users get")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"device: {describe_device(device)}; torch {torch.__version__}, {torch.get_num_threads()} CPU threads; "
           f"{weights}; median of {args.repeats} runs, {args.clock} clock (persons/s = N / median seconds); "
@@ -294,6 +299,7 @@ def _measure(args: argparse.Namespace, emit) -> int:
         fast_report = {"source": source, "weights": weights, "fast_long_side": args.fast_long_side,
                        "sizes": fast_report}
     emit({"device": describe_device(device), "threads": torch.get_num_threads(), "clock": args.clock,
+          "auto_runtime": auto,
           "weights": weights, "repeats": args.repeats, "rows": rows, "vs_baseline_max_abs": check,
           "fast_vs_parity": fast_report})
     return 0

@@ -165,8 +165,10 @@ def test_benchmark_command_runs_and_compares_with_the_baseline(tmp_path):
     report = json.loads(out.read_text())
     assert [r["persons"] for r in report["rows"]] == [2]
     assert {"baseline_persons_per_s", "parity_persons_per_s", "fast_persons_per_s", "parity_speedup",
-            "parity_onnx_persons_per_s", "fast_onnx_speedup"} <= set(report["rows"][0])
-    for mode in ("parity", "parity_onnx"):
+            "parity_onnx_persons_per_s", "fast_onnx_speedup", "parity_openvino_persons_per_s",
+            "parity_openvino_speedup", "fast_openvino_speedup"} <= set(report["rows"][0])
+    assert report["auto_runtime"] == "torch"          # the suite forces auto to torch (tests/conftest.py)
+    for mode in ("parity", "parity_onnx", "parity_openvino"):
         assert report["vs_baseline_max_abs"][mode]["pasta"] < 1e-4
         assert report["vs_baseline_max_abs"][mode]["visual"] < 1e-3
     row = report["rows"][0]
