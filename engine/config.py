@@ -116,8 +116,10 @@ class A2VConfig:
     fast_long_side: int = _opt(512, min=32, help="trunk input long side in fast mode")
     stride: int = _opt(1, min=1, help="run A2V every k-th frame; tracks carry results between")
     fp16: bool = _opt(True, help="fp16 autocast on CUDA")
-    runtime: str = _opt("torch", choices=("torch", "onnx"),
-                        help="torch = PyTorch; onnx = the network exported at start and run by ONNX Runtime")
+    runtime: str = _opt("auto", choices=("auto", "torch", "onnx", "openvino"),
+                        help="auto = fastest installed (CPU: openvino, else onnx, else torch; CUDA: onnx if "
+                             "onnxruntime has CUDA, else torch); torch = PyTorch; onnx = ONNX Runtime; openvino "
+                             "= OpenVINO (CPU); onnx/openvino run the exported graph, cached per weights")
 
 
 @dataclass

@@ -22,6 +22,23 @@ def sample_clip() -> Path:
     return SAMPLE_CLIP
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _session_weights_home(tmp_path_factory):
+    """Module- and session-scoped fixtures run before the per-test home below: they get an empty cache of
+    the session, never the user's ~/.cache/a2v (an exported ONNX graph is ~190 MB)."""
+    os.environ.setdefault("A2V_AUTO_RUNTIME", "torch")      # see _isolated_weights_home
+    if "A2V_HOME" in os.environ and os.environ.get("A2V_TEST_KEEP_HOME") == "1":
+        yield
+        return
+    before = os.environ.get("A2V_HOME")
+    os.environ["A2V_HOME"] = str(tmp_path_factory.mktemp("a2v_session_home"))
+    yield
+    if before is None:
+        os.environ.pop("A2V_HOME", None)
+    else:
+        os.environ["A2V_HOME"] = before
+
+
 @pytest.fixture(autouse=True)
 def _isolated_weights_home(tmp_path_factory, monkeypatch):
     """Each test sees an empty weights cache unless it sets A2V_HOME itself."""
@@ -31,3 +48,7 @@ def _isolated_weights_home(tmp_path_factory, monkeypatch):
     # delete this and serve the files from 127.0.0.1.
     monkeypatch.setenv("A2V_OFFLINE", "1")
     monkeypatch.delenv("A2V_WEIGHTS_MIRROR", raising=False)
+    # a2v.runtime auto means torch in tests (engine/a2v/runtime.py): a stage built with random weights
+    # would otherwise export its ONNX graph into this test's empty cache, seconds per test. The tests of
+    # the graph runtimes ask for them by name, and the tests of auto delete this.
+    monkeypatch.setenv("A2V_AUTO_RUNTIME", "torch")

@@ -23,10 +23,13 @@ official *training* scale) and scales the boxes alike; on a CPU that is the leve
 of the cost. fp16 autocast is used on CUDA when ``fp16`` is true. With ``fuse_bn`` (default) inference
 runs a copy of the trunk with BatchNorm folded into the convs (same numbers up to float32 rounding).
 
-Runtimes: ``torch`` (default) or ``onnx``: the whole network exported to one ONNX graph
-(:mod:`engine.a2v.onnx_export`) and run by ONNX Runtime (same numbers within the parity tolerances; on a
-CPU its convolutions are faster, see ``python main.py bench a2v``). ``onnx_model`` = an exported file
-(``python main.py export onnx``); without it the net is exported at start.
+Runtimes (:mod:`engine.a2v.runtime`): ``auto`` (default: on a CPU OpenVINO, else ONNX Runtime, else
+PyTorch, whichever is installed first; on CUDA ONNX Runtime when it has CUDA, else PyTorch), ``torch``,
+``onnx`` (ONNX Runtime) or ``openvino``. The two graph runtimes run the whole network exported to one
+ONNX graph (:mod:`engine.a2v.onnx_export`), cached on disk per weights (only the first start exports);
+same numbers within the parity tolerances, faster convolutions on a CPU (``python main.py bench a2v``).
+``onnx_model`` = an exported file to run instead (``python main.py export onnx``). ``runtime`` says what
+runs, ``runtime_reason`` why.
 
 The pipeline stage around this model is :class:`engine.stages.a2v.A2VStage`.
 """
@@ -53,7 +56,7 @@ from engine.a2v.parts import clip_boxes, part_boxes, repair_keypoints, skeleton_
 log = logging.getLogger(__name__)
 
 MODES = ("parity", "fast")
-RUNTIMES = ("torch", "onnx")
+RUNTIMES = ("auto", "torch", "onnx", "openvino")
 
 
 class A2VError(ValueError):
@@ -77,7 +80,7 @@ class A2V:
 
     def __init__(self, net: PastaNet, language: Optional[np.ndarray], device: Union[str, torch.device] = "cpu",
                  mode: str = "parity", fast_long_side: int = 512, fp16: bool = True, fuse_bn: bool = True,
-                 runtime: str = "torch", onnx_model: Optional[Union[str, os.PathLike]] = None) -> None:
+                 runtime: str = "auto", onnx_model: Optional[Union[str, os.PathLike]] = None) -> None:
         from engine.device import resolve_device
 
         if mode not in MODES:
@@ -102,25 +105,30 @@ class A2V:
         self.fp16 = bool(fp16)
         self.repaired_joints = 0  # NaN/inf joints treated as missing so far (warned about once)
         self.repaired_boxes = 0  # NaN/inf person boxes replaced by their keypoints' extent or the image
-        self.runtime = runtime
-        self.onnx = None
-        if runtime == "onnx":
-            from engine.a2v.onnx_export import runner_for
+        from engine.a2v.runtime import build_runner, resolve_runtime
 
-            # The whole network (trunk + ROI features + heads) as one ONNX Runtime session; exported from
-            # this net at start (a few seconds) unless an exported file is given.
+        try:
+            self.runtime, self.runtime_reason = resolve_runtime(runtime, self.device)
+        except ValueError as exc:
+            raise A2VError(str(exc)) from None
+        # The exported graph's runner (ONNX Runtime or OpenVINO; None with torch): the whole network
+        # (trunk + ROI features + heads) in one call.
+        self.onnx = None
+        if self.runtime != "torch":
             try:
-                self.onnx = runner_for(self.net, self.device, fp16=self.fp16 and self.device.type == "cuda",
-                                       model_path=onnx_model)
+                self.onnx = build_runner(self.runtime, self.net, self.device,
+                                         fp16=self.fp16 and self.device.type == "cuda", model_path=onnx_model)
             except ImportError:
-                raise A2VError("a2v.runtime onnx needs onnxruntime: pip install -r requirements.txt") from None
+                package = "onnxruntime" if self.runtime == "onnx" else "openvino"
+                raise A2VError(f"a2v.runtime {self.runtime} needs {package}: pip install -r requirements.txt, "
+                               f"or use a2v.runtime torch") from None
             except RuntimeError as exc:
                 raise A2VError(str(exc)) from None
 
     @classmethod
     def from_files(cls, checkpoint: Union[str, os.PathLike, dict], language_matrix=None,
                    device: Union[str, torch.device] = "cpu", mode: str = "parity", fast_long_side: int = 512,
-                   fp16: bool = True, fuse_bn: bool = True, runtime: str = "torch") -> "A2V":
+                   fp16: bool = True, fuse_bn: bool = True, runtime: str = "auto") -> "A2V":
         """Build from a checkpoint (path, registered name or state dict) and a language matrix
         (path, array or name; None = ``auto``, see the module docstring)."""
         from engine.a2v.language import AUTO, load_language

@@ -10,11 +10,17 @@ outputs:
 - ``parity``: :class:`engine.a2v.api.A2V` in parity mode (trunk at the original resolution, BN folded,
   channels-last, all ROIs in one ``grid_sample``);
 - ``parity_onnx``: the same network exported to ONNX and run by ONNX Runtime (``a2v.runtime: onnx``);
-- ``fast`` / ``fast_onnx``: fast mode (trunk at long side ``--fast-long-side``, default 512), both runtimes.
+- ``parity_openvino``: the same exported graph run by OpenVINO on the CPU in float32
+  (``a2v.runtime: openvino``; what ``auto`` picks on a CPU when openvino is installed);
+- ``fast`` / ``fast_onnx`` / ``fast_openvino``: fast mode (trunk at long side ``--fast-long-side``, default
+  512), each runtime.
+
+The graph runtimes load the exported graph from the on-disk cache (engine.a2v.runtime); the first run
+after a change of weights or code exports it (printed: export or cache hit, and the seconds).
 
 Each cell is the median of ``--repeats`` timed runs after one warm-up run; the modes take turns run by
-run (rotating order), so load from other processes on a shared machine affects them alike. The parity,
-parity_onnx and baseline outputs are compared (max |Δ|) to show they compute the same thing.
+run (rotating order), so load from other processes on a shared machine affects them alike. The parity
+modes' outputs are compared with the baseline's (max |Δ|) to show they compute the same thing.
 
 ``--compare-fast``: how far fast mode's outputs are from parity's, on frames of the sample clip (persons
 from the pose backend of the config; synthetic persons if it finds none) at their own size and resized to
@@ -50,7 +56,8 @@ def _time_interleaved(fns: dict, repeats: int, clock=time.perf_counter) -> dict:
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
-ALL_MODES = ("baseline", "parity", "parity_onnx", "fast", "fast_onnx")
+GRAPH_RUNTIMES = ("onnx", "openvino")
+ALL_MODES = ("baseline", "parity", "parity_onnx", "parity_openvino", "fast", "fast_onnx", "fast_openvino")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -193,26 +200,42 @@ def _measure(args: argparse.Namespace, emit) -> int:
         weights = args.checkpoint
     language = np.random.default_rng(0).standard_normal((93, 1536)).astype(np.float32)
     kwargs = dict(device=device, fast_long_side=args.fast_long_side, fp16=not args.no_fp16)
-    parity = A2V(net, language, mode="parity", **kwargs)
+    parity = A2V(net, language, mode="parity", runtime="torch", **kwargs)
     fast = copy.copy(parity)          # shares the net and its BN-folded runner; only the mode differs
     fast.mode = "fast"
     ours = {"parity": parity, "fast": fast}
-    if any(m.endswith("_onnx") for m in modes):
+    for runtime in GRAPH_RUNTIMES:
+        if not any(m.endswith("_" + runtime) for m in modes):
+            continue
+        import importlib.util
+
+        package = "onnxruntime" if runtime == "onnx" else "openvino"
+        why = (f"{package} is not installed" if importlib.util.find_spec(package) is None else
+               "OpenVINO runs on the CPU only" if runtime == "openvino" and device.type != "cpu" else "")
+        if why:
+            print(f"skipping the {runtime} modes: {why}")
+            modes = [m for m in modes if not m.endswith("_" + runtime)]
+            continue
         start = time.perf_counter()
-        ours["parity_onnx"] = A2V(net, language, mode="parity", runtime="onnx", **kwargs)
-        print(f"ONNX export + session: {time.perf_counter() - start:.1f} s; providers "
-              f"{', '.join(ours['parity_onnx'].onnx.providers)}")
-        ours["fast_onnx"] = copy.copy(ours["parity_onnx"])
-        ours["fast_onnx"].mode = "fast"
+        model = ours["parity_" + runtime] = A2V(net, language, mode="parity", runtime=runtime, **kwargs)
+        print(f"{model.onnx.label}: {'export' if model.onnx.exported else 'cached graph'} + session "
+              f"{time.perf_counter() - start:.1f} s ({model.onnx.graph_path.name})")
+        ours["fast_" + runtime] = copy.copy(model)
+        ours["fast_" + runtime].mode = "fast"
+    from engine.a2v.runtime import resolve_runtime
+
+    auto, why = resolve_runtime("auto", device)
+    print(f"a2v.runtime auto (the default) runs {auto} here ({why}): the parity{'' if auto == 'torch' else '_' + auto}"
+          f" and fast{'' if auto == 'torch' else '_' + auto} rows are what users get")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"device: {describe_device(device)}; torch {torch.__version__}, {torch.get_num_threads()} CPU threads; "
           f"{weights}; median of {args.repeats} runs, {args.clock} clock (persons/s = N / median seconds); "
           f"load average {load:.2f}")
     rows = []
     if modes:
-        header = f"{'size':>10}{'N':>4}" + "".join(f"{m + ' p/s':>17}" for m in modes)
+        header = f"{'size':>10}{'N':>4}" + "".join(f"{m + ' p/s':>21}" for m in modes)
         if "baseline" in modes:
-            header += "".join(f"{m + '/base':>17}" for m in modes if m != "baseline")
+            header += "".join(f"{m + '/base':>21}" for m in modes if m != "baseline")
         print(header)
     rng = np.random.default_rng(1)
     for width, height in sizes if modes else []:
@@ -233,12 +256,12 @@ def _measure(args: argparse.Namespace, emit) -> int:
                    "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
                    **{f"{m}_ms": 1000 * s for m, s in seconds.items()},
                    **{f"{m}_persons_per_s": n / s for m, s in seconds.items()}}
-            line = f"{width}x{height:>4}{n:>4}" + "".join(f"{n / seconds[m]:>17.2f}" for m in modes)
+            line = f"{width}x{height:>4}{n:>4}" + "".join(f"{n / seconds[m]:>21.2f}" for m in modes)
             if "baseline" in modes:
                 for m in modes:
                     if m != "baseline":
                         row[f"{m}_speedup"] = seconds["baseline"] / seconds[m]
-                        line += f"{row[f'{m}_speedup']:>16.2f}x"
+                        line += f"{row[f'{m}_speedup']:>20.2f}x"
             print(line, flush=True)
             rows.append(row)
     check = {}
@@ -247,7 +270,7 @@ def _measure(args: argparse.Namespace, emit) -> int:
         image = rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
         boxes, keypoints = synthetic_persons(max(counts), width, height, seed=99)
         b = baseline_infer(net, language, device, image, boxes, keypoints)
-        for m in ("parity", "parity_onnx"):
+        for m in ("parity", "parity_onnx", "parity_openvino"):
             if m in modes:
                 a = ours[m].infer(image, boxes, keypoints)
                 check[m] = {k: float(np.abs(a[k] - b[k]).max()) for k in ("pasta", "actions", "visual")}
@@ -276,6 +299,7 @@ def _measure(args: argparse.Namespace, emit) -> int:
         fast_report = {"source": source, "weights": weights, "fast_long_side": args.fast_long_side,
                        "sizes": fast_report}
     emit({"device": describe_device(device), "threads": torch.get_num_threads(), "clock": args.clock,
+          "auto_runtime": auto,
           "weights": weights, "repeats": args.repeats, "rows": rows, "vs_baseline_max_abs": check,
           "fast_vs_parity": fast_report})
     return 0

@@ -3,8 +3,9 @@
 Writes the A2V network (BN-folded trunk + ROI features + PaSta/verb heads, dynamic number of persons;
 see :mod:`engine.a2v.onnx_export` for the inputs and outputs) and checks the file: ONNX Runtime on random
 inputs against the PyTorch model, max |Δ| printed (fp32 within the parity tolerances: probabilities 1e-4,
-visual 1e-3). Use it in the pipeline with ``--set a2v.runtime=onnx`` (which exports at start) or from code
-with ``A2V(..., runtime="onnx", onnx_model=OUT.onnx)``.
+visual 1e-3). The pipeline does not need this file: ``a2v.runtime`` auto / onnx / openvino export the graph
+once per weights into the weights cache (engine.a2v.runtime). Run a file you wrote from code with
+``A2V(..., runtime="onnx" or "openvino", onnx_model=OUT.onnx)``.
 """
 from __future__ import annotations
 

@@ -219,7 +219,8 @@ class A2VStage:
         m = self.model
         mode = "parity (full resolution)" if m.mode == "parity" else f"fast (long side {m.fast_long_side})"
         stride = f", every {self.stride} frames" if self.stride > 1 else ""
-        runtime = f" via ONNX Runtime ({', '.join(m.onnx.providers)})" if m.onnx is not None else ""
+        via = m.onnx.label if m.onnx is not None else "PyTorch"
+        runtime = f" via {via} (runtime {m.runtime}, {m.runtime_reason})"
         return f"A2V v1 {mode}{runtime} on {describe_device(m.device)}{stride}; language {self._language_line}"
 
     def provenance(self) -> dict:
@@ -237,6 +238,8 @@ class A2VStage:
             section["language"] = {**self.language_choice.as_dict(), "summary": self._language_line}
             section["device"] = describe_device(self.model.device)
             section["runtime"] = self.model.runtime
+            section["runtime_requested"] = cfg.runtime
+            section["runtime_reason"] = self.model.runtime_reason
         else:
             section["checkpoint"] = checkpoint_record(cfg.checkpoint, None, loaded=False,
                                                       error=self.pasta_off if not cfg.enabled else None)

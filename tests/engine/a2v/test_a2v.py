@@ -165,8 +165,10 @@ def test_benchmark_command_runs_and_compares_with_the_baseline(tmp_path):
     report = json.loads(out.read_text())
     assert [r["persons"] for r in report["rows"]] == [2]
     assert {"baseline_persons_per_s", "parity_persons_per_s", "fast_persons_per_s", "parity_speedup",
-            "parity_onnx_persons_per_s", "fast_onnx_speedup"} <= set(report["rows"][0])
-    for mode in ("parity", "parity_onnx"):
+            "parity_onnx_persons_per_s", "fast_onnx_speedup", "parity_openvino_persons_per_s",
+            "parity_openvino_speedup", "fast_openvino_speedup"} <= set(report["rows"][0])
+    assert report["auto_runtime"] == "torch"          # the suite forces auto to torch (tests/conftest.py)
+    for mode in ("parity", "parity_onnx", "parity_openvino"):
         assert report["vs_baseline_max_abs"][mode]["pasta"] < 1e-4
         assert report["vs_baseline_max_abs"][mode]["visual"] < 1e-3
     row = report["rows"][0]
@@ -174,9 +176,10 @@ def test_benchmark_command_runs_and_compares_with_the_baseline(tmp_path):
         assert math.isfinite(row[key]) and row[key] > 0, (key, row)  # a median of 0 or NaN would fail here
 
 
-def test_stage_with_onnx_runtime_gives_the_torch_stage_numbers(files):
+def test_stage_with_graph_runtimes_gives_the_torch_stage_numbers(files, monkeypatch):
+    monkeypatch.delenv("A2V_AUTO_RUNTIME")          # auto as users get it: OpenVINO on a CPU
     stages = {}
-    for runtime in ("torch", "onnx"):
+    for runtime in ("torch", "onnx", "auto"):
         config = Config()
         config.device = "cpu"
         config.a2v.checkpoint = str(files["checkpoint"])
@@ -184,15 +187,20 @@ def test_stage_with_onnx_runtime_gives_the_torch_stage_numbers(files):
         config.a2v.mode = "parity"
         config.a2v.runtime = runtime
         stages[runtime] = A2VStage(config)
-    assert "ONNX Runtime (CPUExecutionProvider)" in stages["onnx"].describe()
-    assert "ONNX Runtime" not in stages["torch"].describe()
+    assert "via ONNX Runtime (CPUExecutionProvider) (runtime onnx, as configured)" in stages["onnx"].describe()
+    assert "via PyTorch (runtime torch, as configured)" in stages["torch"].describe()
+    assert "via OpenVINO (CPU, f32) (runtime openvino, auto: fastest installed on a CPU)" in \
+        stages["auto"].describe()
+    section = stages["auto"].provenance()
+    assert (section["runtime"], section["runtime_requested"]) == ("openvino", "auto")
+    assert stages["onnx"].model.onnx.graph_path == stages["auto"].model.onnx.graph_path  # one export
     results = {}
     for runtime, stage in stages.items():
         image, result = _frame(0, [1, 2], seed=4)
         stage(image, result)
         results[runtime] = result.persons
         stage.close()
-    for a, b in zip(results["torch"], results["onnx"]):
+    for a, b in [pair for other in ("onnx", "auto") for pair in zip(results["torch"], results[other])]:
         assert np.abs(a.pasta - b.pasta).max() <= 1e-4 and np.abs(a.actions - b.actions).max() <= 1e-4
         assert np.abs(a.visual - b.visual).max() <= 1e-3 and a.language.shape == b.language.shape
 

@@ -1,4 +1,4 @@
-"""The faster parity paths (BN-folded channels-last PyTorch, ONNX Runtime) give the plain forward's numbers
+"""The faster parity paths (BN-folded channels-last PyTorch, ONNX Runtime, OpenVINO) give the plain forward's numbers
 within the parity tolerances (probabilities 1e-4, visual 1e-3) on random inputs of several sizes, odd ones
 included, and 0, 1 and 10 persons; ``export onnx``; fast mode's distance from parity (bench helper)."""
 import numpy as np
@@ -31,24 +31,27 @@ def net():
 @pytest.fixture(scope="module")
 def models(net):
     language = np.random.default_rng(0).standard_normal((93, 768)).astype(np.float32)
-    plain = A2V(net, language, mode="parity", fuse_bn=False)              # PastaNet.forward as it is
-    fused = A2V(net, language, mode="parity")                             # BN folded + channels-last
-    onnx = A2V(net, language, mode="parity", runtime="onnx")              # exported, ONNX Runtime
-    return plain, fused, onnx
+    plain = A2V(net, language, mode="parity", fuse_bn=False, runtime="torch")   # PastaNet.forward as it is
+    fused = A2V(net, language, mode="parity", runtime="torch")                  # BN folded + channels-last
+    onnx = A2V(net, language, mode="parity", runtime="onnx")                    # exported, ONNX Runtime
+    openvino = A2V(net, language, mode="parity", runtime="openvino")            # the same graph, OpenVINO f32
+    assert openvino.onnx.graph_path == onnx.onnx.graph_path                     # one cached export for both
+    return plain, fused, onnx, openvino
 
 
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("n", [0, 1, 10])
 def test_faster_parity_paths_equal_the_plain_forward(models, size, n):
-    plain, fused, onnx = models
+    plain, fused, onnx, openvino = models
     assert fused.runner is not plain.runner and fused.runner.channels_last and onnx.onnx is not None
+    assert openvino.runtime == "openvino" and openvino.onnx.label == "OpenVINO (CPU, f32)"
     width, height = size
     image = np.random.default_rng(n + width).integers(0, 255, (height, width, 3), dtype=np.uint8)
     boxes, keypoints = synthetic_persons(n, width, height, seed=n + height)
     if n:
         boxes[0] += (-10, -5, 15, 8)     # a human box reaching outside the image (not clipped, as official)
     ref = plain.infer(image, boxes, keypoints)
-    for other in (fused, onnx):
+    for other in (fused, onnx, openvino):
         out = other.infer(image, boxes, keypoints)
         for key, tol in TOL.items():
             assert out[key].shape == ref[key].shape == (n, ref[key].shape[1])
@@ -59,17 +62,31 @@ def test_faster_parity_paths_equal_the_plain_forward(models, size, n):
         assert ref["pasta"].std() > 0           # the inputs reach the outputs (not a constant)
 
 
-def test_onnx_fast_mode_matches_torch_fast_mode(models):
-    _, fused, onnx = models
+def test_graph_runtimes_fast_mode_matches_torch_fast_mode(models):
+    _, fused, onnx, openvino = models
     import copy
 
-    a, b = copy.copy(fused), copy.copy(onnx)
-    a.mode = b.mode = "fast"
-    a.fast_long_side = b.fast_long_side = 48
+    a = copy.copy(fused)
+    a.mode, a.fast_long_side = "fast", 48
     image = np.random.default_rng(3).integers(0, 255, (61, 97, 3), dtype=np.uint8)
     boxes, keypoints = synthetic_persons(3, 97, 61, seed=3)
-    x, y = a.infer(image, boxes, keypoints), b.infer(image, boxes, keypoints)
-    assert np.abs(x["pasta"] - y["pasta"]).max() <= 1e-4 and np.abs(x["visual"] - y["visual"]).max() <= 1e-3
+    x = a.infer(image, boxes, keypoints)
+    for other in (onnx, openvino):
+        b = copy.copy(other)
+        b.mode, b.fast_long_side = "fast", 48
+        y = b.infer(image, boxes, keypoints)
+        assert np.abs(x["pasta"] - y["pasta"]).max() <= 1e-4 and np.abs(x["visual"] - y["visual"]).max() <= 1e-3
+
+
+def test_openvino_keeps_the_last_sizes_and_recompiles_evicted_ones(models):
+    _, fused, _, openvino = models
+    runner = openvino.onnx
+    for width, height in [(64, 48), (83, 61), (97, 131), (64, 48)]:
+        image = np.random.default_rng(width).integers(0, 255, (height, width, 3), dtype=np.uint8)
+        boxes, keypoints = synthetic_persons(2, width, height, seed=width)
+        got, ref = openvino.infer(image, boxes, keypoints), fused.infer(image, boxes, keypoints)
+        assert np.abs(got["pasta"] - ref["pasta"]).max() <= 1e-4
+    assert list(runner._compiled) == [(131, 97), (48, 64)][-runner.max_sizes:]
 
 
 def test_export_command_writes_a_checked_model_and_fixed_size_is_enforced(tmp_path, net, capsys):
@@ -96,10 +113,13 @@ def test_export_command_writes_a_checked_model_and_fixed_size_is_enforced(tmp_pa
     boxes, keypoints = synthetic_persons(10, 65, 49, seed=5)
     image = np.random.default_rng(5).integers(0, 255, (49, 65, 3), dtype=np.uint8)
     language = np.zeros((93, 4), np.float32)
-    ref = A2V(net, language, fuse_bn=False).infer(image, boxes, keypoints)
-    got = A2V(net, language, runtime="onnx", onnx_model=path).infer(image, boxes, keypoints)
-    for key in ("pasta", "actions", "visual"):
-        assert np.abs(got[key] - ref[key]).max() <= TOL[key]
+    ref = A2V(net, language, fuse_bn=False, runtime="torch").infer(image, boxes, keypoints)
+    for runtime in ("onnx", "openvino"):
+        got = A2V(net, language, runtime=runtime, onnx_model=path).infer(image, boxes, keypoints)
+        for key in ("pasta", "actions", "visual"):
+            assert np.abs(got[key] - ref[key]).max() <= TOL[key], (runtime, key)
+    with pytest.raises(ValueError, match="export it with --dynamic"):
+        A2V(net, language, runtime="openvino", onnx_model=path).infer(image[:40], boxes, keypoints)
 
 
 def test_export_command_bad_checkpoint_is_one_line(tmp_path, capsys):
@@ -115,7 +135,7 @@ def test_compare_fast_measures_the_distance_from_parity(models):
 
     from engine.bench.a2v import compare_fast
 
-    _, fused, _ = models
+    _, fused, _, _ = models
     fast = copy.copy(fused)
     fast.mode, fast.fast_long_side = "fast", 64
     image = np.random.default_rng(9).integers(0, 255, (131, 197, 3), dtype=np.uint8)
@@ -131,5 +151,6 @@ def test_compare_fast_measures_the_distance_from_parity(models):
 def test_missing_onnx_model_is_one_line(net, tmp_path):
     from engine.a2v.api import A2VError
 
-    with pytest.raises(A2VError, match="cannot be loaded.*export onnx"):
-        A2V(net, None, runtime="onnx", onnx_model=tmp_path / "none.onnx")
+    for runtime in ("onnx", "openvino"):
+        with pytest.raises(A2VError, match="cannot be loaded.*export onnx"):
+            A2V(net, None, runtime=runtime, onnx_model=tmp_path / "none.onnx")
