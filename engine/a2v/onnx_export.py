@@ -142,6 +142,19 @@ def export_onnx(net: Union[PastaNet, FusedPastaNet], path: Union[str, os.PathLik
     return path
 
 
+def _graph_inputs(image, human_boxes, part_boxes, skeletons, fixed_hw) -> list[np.ndarray]:
+    """The four graph inputs (torch tensors or arrays, shapes as in the module docstring) as contiguous
+    float32 arrays, skeletons as (N, 1, 64, 64); ``fixed_hw`` (H, W) of a fixed-size graph, else None."""
+    arrays = [np.ascontiguousarray(a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else a,
+                                   dtype=np.float32) for a in (image, human_boxes, part_boxes, skeletons)]
+    if arrays[3].ndim == 3:
+        arrays[3] = arrays[3][:, None]
+    if fixed_hw is not None and tuple(arrays[0].shape[2:4]) != tuple(fixed_hw):
+        raise ValueError(f"this ONNX model takes {fixed_hw[1]}x{fixed_hw[0]} images, got "
+                         f"{arrays[0].shape[3]}x{arrays[0].shape[2]}; export it with --dynamic")
+    return arrays
+
+
 class OnnxA2VRunner:
     """Runs an exported A2V graph with ONNX Runtime: ``runner(image, human, parts, skeletons)`` with torch
     or numpy inputs (shapes as in the module docstring) → dict of numpy pasta, actions, visual.
@@ -178,13 +191,7 @@ class OnnxA2VRunner:
         self.fixed_hw = tuple(shape[2:4]) if all(isinstance(s, int) for s in shape[2:4]) else None
 
     def __call__(self, image, human_boxes, part_boxes, skeletons) -> dict[str, np.ndarray]:
-        arrays = [np.ascontiguousarray(a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else a,
-                                       dtype=np.float32) for a in (image, human_boxes, part_boxes, skeletons)]
-        if arrays[3].ndim == 3:
-            arrays[3] = arrays[3][:, None]
-        if self.fixed_hw is not None and tuple(arrays[0].shape[2:4]) != self.fixed_hw:
-            raise ValueError(f"this ONNX model takes {self.fixed_hw[1]}x{self.fixed_hw[0]} images, got "
-                             f"{arrays[0].shape[3]}x{arrays[0].shape[2]}; export it with --dynamic")
+        arrays = _graph_inputs(image, human_boxes, part_boxes, skeletons, self.fixed_hw)
         outputs = self.session.run(list(OUTPUT_NAMES), dict(zip(self.input_names, arrays)))
         return dict(zip(OUTPUT_NAMES, outputs))
 
@@ -236,14 +243,8 @@ class OpenVinoA2VRunner:
         return compiled
 
     def __call__(self, image, human_boxes, part_boxes, skeletons) -> dict[str, np.ndarray]:
-        arrays = [np.ascontiguousarray(a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else a,
-                                       dtype=np.float32) for a in (image, human_boxes, part_boxes, skeletons)]
-        if arrays[3].ndim == 3:
-            arrays[3] = arrays[3][:, None]
+        arrays = _graph_inputs(image, human_boxes, part_boxes, skeletons, self.fixed_hw)
         height, width = arrays[0].shape[2:4]
-        if self.fixed_hw is not None and (height, width) != self.fixed_hw:
-            raise ValueError(f"this ONNX model takes {self.fixed_hw[1]}x{self.fixed_hw[0]} images, got "
-                             f"{width}x{height}; export it with --dynamic")
         compiled = self._compiled_for(int(height), int(width))
         result = compiled(dict(zip(self.input_names, arrays)))
         # Copies: OpenVINO may reuse its output buffers on the next call.
